@@ -1,0 +1,67 @@
+"""The one place that decides where networks run (torch device, ONNX Runtime providers, threads).
+
+Everything else asks here, so a GPU path stays correct by construction: set ``CBS_OBS_DEVICE``
+(cpu, cuda, mps, auto) or pass ``--device`` and every model follows.
+"""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+import torch
+
+from .errors import SettingsError
+
+_CHOICES = ("auto", "cpu", "cuda", "mps")
+_requested = os.environ.get("CBS_OBS_DEVICE", "auto")
+
+
+def set_device(name: str) -> None:
+    global _requested
+    if name not in _CHOICES:
+        raise SettingsError(f"unknown device {name!r}; choose one of {', '.join(_CHOICES)}")
+    _requested = name
+    torch_device.cache_clear()
+    ort_providers.cache_clear()
+
+
+@lru_cache(maxsize=1)
+def torch_device() -> torch.device:
+    if _requested == "cuda" or (_requested == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise SettingsError("--device cuda was asked for but torch sees no CUDA GPU; use --device cpu")
+        return torch.device("cuda")
+    if _requested == "mps" or (_requested == "auto" and getattr(torch.backends, "mps", None)
+                               and torch.backends.mps.is_available()):
+        if not torch.backends.mps.is_available():
+            raise SettingsError("--device mps was asked for but this machine has no MPS; use --device cpu")
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+@lru_cache(maxsize=1)
+def ort_providers() -> tuple[str, ...]:
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    if torch_device().type == "cuda" and "CUDAExecutionProvider" in available:
+        return ("CUDAExecutionProvider", "CPUExecutionProvider")
+    if torch_device().type == "mps" and "CoreMLExecutionProvider" in available:
+        return ("CoreMLExecutionProvider", "CPUExecutionProvider")
+    return ("CPUExecutionProvider",)
+
+
+def threads() -> int:
+    env = os.environ.get("CBS_OBS_THREADS")
+    return int(env) if env else max(1, os.cpu_count() or 1)
+
+
+def ort_session(model: str | bytes):
+    """An ONNX Runtime session with spinning off: engines that alternate would otherwise fight."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads()
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.log_severity_level = 3
+    return ort.InferenceSession(model, sess_options=opts, providers=list(ort_providers()))

@@ -1,0 +1,72 @@
+"""Street scenes: DABNet on the 19 Cityscapes classes, as in the paper."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import registry
+from ..device import torch_device
+from ..errors import ModelError
+from .base import ClassProbs
+from .dabnet import DABNet
+
+# Per-channel mean in BGR order, 0..255 scale, no std: the official preprocessing.
+MEAN_BGR = np.array([72.3924, 82.90902, 73.158325], np.float32)
+
+
+def load_dabnet(path: Path, classes: int) -> DABNet:
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ModelError(f"{path} is not a readable torch checkpoint ({type(e).__name__}); "
+                         "fetch it again with: cbs-obs models fetch dabnet-cityscapes --force") from e
+    state = ckpt.get("model", ckpt) if isinstance(ckpt, dict) else None
+    if not isinstance(state, dict):
+        raise ModelError(f"{path} holds no state dict; expected a DABNet checkpoint with a 'model' entry")
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    net = DABNet(classes=classes)
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise ModelError(f"{path} is not a DABNet checkpoint with {classes} classes "
+                         f"({str(e).splitlines()[0][:160]})") from e
+    return net.eval()
+
+
+class CityscapesSegmenter:
+    """``size``: processing (H, W); None keeps the frame size. Sizes are rounded to multiples of 8."""
+
+    name = "cityscapes"
+
+    def __init__(self, weights: Path | None = None, *, size: tuple[int, int] | None = None,
+                 card: str = "dabnet-cityscapes", classes: tuple[str, ...] | None = None):
+        c = registry.card(card)
+        self.classes = tuple(classes or c.classes)
+        self.device = torch_device()
+        self.net = load_dabnet(registry.ensure(card, weights=weights), len(self.classes)).to(self.device)
+        self.size = size
+
+    def preprocess(self, frame: np.ndarray) -> torch.Tensor:
+        import cv2
+
+        if self.size is not None:
+            h, w = (max(8, s // 8 * 8) for s in self.size)
+            if frame.shape[:2] != (h, w):
+                frame = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
+        x = frame.astype(np.float32) - MEAN_BGR
+        x = torch.from_numpy(np.ascontiguousarray(x[:, :, ::-1])).permute(2, 0, 1)[None]
+        return x.to(self.device)
+
+    @torch.inference_mode()
+    def segment(self, frame: np.ndarray) -> ClassProbs:
+        logits = self.net(self.preprocess(frame))  # 1/8 resolution
+        probs = torch.softmax(logits[0], 0).float().cpu().numpy()
+        return ClassProbs(probs, self.classes)
+
+    @torch.inference_mode()
+    def labels_full(self, frame: np.ndarray) -> np.ndarray:
+        """Train ids at frame size exactly as the original code computes them (logits upsampled)."""
+        x = self.preprocess(frame)
+        return self.net.forward_full(x)[0].argmax(0).byte().cpu().numpy()
