@@ -25,7 +25,8 @@ class UnknownNameError(CbsError, KeyError):
         self.name = name
         self.choices = list(choices)
         shown = ", ".join(self.choices)
-        msg = f"unknown {kind} {name!r}; valid {kind}s: {shown}"
+        plural = kind + ("es" if kind.endswith("s") else "s")
+        msg = f"unknown {kind} {name!r}; valid {plural}: {shown}"
         if hint:
             msg += f". {hint}"
         super().__init__(msg)
