@@ -16,7 +16,22 @@ from .style.catalog import style_names
 from .stylizer import ClassStylizer, StylizeResult
 
 __all__ = [
-    "Assignment", "CbsError", "ChecksumError", "ClassProbs", "ClassStylizer", "InputError", "Look", "MaskOptions",
-    "ModelError", "ModelMissingError", "SettingsError", "StylizeResult", "UnknownNameError", "create_segmenter",
-    "create_style", "segmenter_classes", "style_names", "__version__",
+    "Assignment",
+    "CbsError",
+    "ChecksumError",
+    "ClassProbs",
+    "ClassStylizer",
+    "InputError",
+    "Look",
+    "MaskOptions",
+    "ModelError",
+    "ModelMissingError",
+    "SettingsError",
+    "StylizeResult",
+    "UnknownNameError",
+    "__version__",
+    "create_segmenter",
+    "create_style",
+    "segmenter_classes",
+    "style_names",
 ]

@@ -279,8 +279,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="run the built-in clip through the pipeline (no camera needed)",
                        description="Style the background of a built-in clip; writes demo.mp4 and demo.png.")
-    d.add_argument("--output-dir", type=Path, default=Path("cbs-obs-demo"), help="where to write (default ./cbs-obs-demo)")
-    d.add_argument("--assign", "-a", action="append", metavar="CLASS=STYLE", help="look (default background=starry-blue)")
+    d.add_argument("--output-dir", type=Path, default=Path("cbs-obs-demo"),
+                   help="where to write (default ./cbs-obs-demo)")
+    d.add_argument("--assign", "-a", action="append", metavar="CLASS=STYLE",
+                   help="look (default background=starry-blue)")
     d.add_argument("--style-size", type=_positive_int, metavar="PX", help="longest side for neural styles")
     d.set_defaults(func=cmd_demo)
 
@@ -324,6 +326,10 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("obsws_python", "urllib3", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if not args.verbose:  # our own messages say what went wrong; OpenCV's would be a second, cryptic line
+        import cv2
+
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
     try:
         if args.device:
             from .device import set_device

@@ -16,17 +16,17 @@ def class_mask(probs: ClassProbs, assignments: list[Assignment], size: tuple[int
                options: MaskOptions) -> np.ndarray:
     """R for one style group at output ``size`` = (H, W): feathered, cut off, scaled by strength."""
     strengths = {a.strength for a in assignments}
-    if len(strengths) == 1:
-        small = probs.mask([a.cls for a in assignments], hard=options.hard)
-        strength = strengths.pop()
-    else:  # classes sharing a style with different strengths
-        small = sum(probs.mask([a.cls], hard=options.hard) * a.strength for a in assignments)
-        strength = 1.0
+    if len(strengths) > 1:  # classes sharing a style with different strengths
+        return sum(class_mask(probs, [a], size, options) for a in assignments)
+    small = probs.mask([a.cls for a in assignments], hard=options.hard)
+    strength = strengths.pop()
     if options.feather > 0:
         # Blur at the small size: same edge width in output pixels, a fraction of the cost.
         sigma = options.feather * small.shape[1] / size[1]
         small = cv2.GaussianBlur(small, (0, 0), max(sigma, 0.3))
     mask = cv2.resize(small, (size[1], size[0]), interpolation=cv2.INTER_LINEAR) if small.shape != size else small
+    if options.hard and options.feather == 0:
+        mask = (mask >= 0.5).astype(np.float32)  # hard at output resolution, with smooth (not blocky) contours
     c = options.cutoff
     if c > 0:
         mask = np.where(mask < c, 0.0, np.where(mask > 1.0 - c, 1.0, mask)).astype(np.float32)

@@ -35,7 +35,7 @@ class Assignment:
         object.__setattr__(self, "strength", _unit("strength", self.strength))
 
     @classmethod
-    def parse(cls, text: str, default_strength: float = 1.0) -> "Assignment":
+    def parse(cls, text: str, default_strength: float = 1.0) -> Assignment:
         """``CLASS=STYLE`` or ``CLASS=STYLE@STRENGTH``."""
         name, sep, style = text.partition("=")
         if not sep or not name.strip() or not style.strip():
@@ -89,7 +89,7 @@ class Look:
             seen.add(a.cls)
 
     @classmethod
-    def from_specs(cls, specs, *, strength: float = 1.0, feather: float = 0.0, hard: bool = False) -> "Look":
+    def from_specs(cls, specs, *, strength: float = 1.0, feather: float = 0.0, hard: bool = False) -> Look:
         return cls(tuple(Assignment.parse(s, strength) for s in specs), MaskOptions(feather=feather, hard=hard))
 
     def check_classes(self, classes: tuple[str, ...]) -> None:
@@ -105,7 +105,7 @@ class Look:
                 out.setdefault(a.style, []).append(a)
         return out if self.enabled else {}
 
-    def with_assignment(self, a: Assignment) -> "Look":
+    def with_assignment(self, a: Assignment) -> Look:
         rest = tuple(x for x in self.assignments if x.cls != a.cls)
         return replace(self, assignments=rest + (a,))
 
@@ -113,7 +113,7 @@ class Look:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Look":
+    def from_dict(cls, data: dict) -> Look:
         if not isinstance(data, dict):
             raise SettingsError("a look must be an object with 'assignments', 'mask' and 'enabled'")
         try:

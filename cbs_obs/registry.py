@@ -125,7 +125,8 @@ def fetch(name: str, *, source_path: Path | None = None, progress: bool = True, 
             if src["kind"] == "url":
                 return download(src["url"], dest, c.sha256, desc=c.file, progress=progress)
             if src["kind"] == "pip-package":
-                errors.append(f"package {src['package']} is not installed (pip install {src['package'].replace('_', '-')})")
+                pkg = src["package"].replace("_", "-")
+                errors.append(f"package {pkg} is not installed (pip install {pkg})")
         except (DownloadError, ChecksumError) as e:
             errors.append(str(e))
             log.debug("source %s failed: %s", src, e)

@@ -31,7 +31,7 @@ def skimage_images() -> tuple[np.ndarray, np.ndarray]:
                         "scikit-image==0.26.0"], check=True)
         wheel = next(Path(tmp).glob("scikit_image-*.whl"))
         with zipfile.ZipFile(wheel) as z:
-            decode = lambda n: cv2.imdecode(np.frombuffer(z.read(n), np.uint8), cv2.IMREAD_COLOR)  # noqa: E731
+            decode = lambda n: cv2.imdecode(np.frombuffer(z.read(n), np.uint8), cv2.IMREAD_COLOR)
             return decode("skimage/data/astronaut.png"), decode("skimage/data/coffee.png")
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from cbs_obs.errors import ModelError, SettingsError, UnknownNameError
-from cbs_obs.style import catalog, filters
+from cbs_obs.style import catalog
 from cbs_obs.style.magenta import BUILTIN_STYLES
 
 
@@ -110,7 +110,7 @@ def test_johnson_rejects_other_checkpoints(tmp_path):
 
 def test_blur_smooths(frame):
     out = catalog.create("blur:15").apply(frame)
-    lap = lambda im: cv2.Laplacian(cv2.cvtColor(im, cv2.COLOR_BGR2GRAY), cv2.CV_32F).var()  # noqa: E731
+    lap = lambda im: cv2.Laplacian(cv2.cvtColor(im, cv2.COLOR_BGR2GRAY), cv2.CV_32F).var()
     assert out.shape == frame.shape and lap(out) < lap(frame) / 10
 
 

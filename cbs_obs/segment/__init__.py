@@ -32,4 +32,4 @@ def segmenter_classes(name: str) -> tuple[str, ...]:
     raise UnknownNameError("segmenter", name, SEGMENTERS)
 
 
-__all__ = ["ClassProbs", "Segmenter", "SEGMENTERS", "create_segmenter", "segmenter_classes"]
+__all__ = ["SEGMENTERS", "ClassProbs", "Segmenter", "create_segmenter", "segmenter_classes"]

@@ -8,9 +8,9 @@ fp16 weights (DEQUANTIZE) are widened to fp32.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -63,7 +63,8 @@ class TfliteGraph(nn.Module):
             graph = model.Subgraphs(0)
             _ = graph.OperatorsLength()
         except Exception as e:
-            raise ModelError(f"{path} is not a readable .tflite model ({e}); fetch it again with cbs-obs models fetch") from e
+            raise ModelError(f"{path} is not a readable .tflite model ({e}); "
+                             "fetch it again with cbs-obs models fetch --force") from e
         self._tflite = tflite
         self._model, self._graph = model, graph
         self.input_index = int(graph.InputsAsNumpy()[0])
@@ -223,17 +224,17 @@ class TfliteGraph(nn.Module):
 
     def _add_binary(self, ins, outs, binop, act) -> None:
         dyn, consts = [], {}
-        for slot, i in zip(("a", "b"), ins):
+        for slot, i in zip(("a", "b"), ins, strict=False):
             if i in self._raw:
                 consts[slot] = self._nchw_const(i)
             else:
                 dyn.append(i)
         if len(dyn) == 2:
-            fn = lambda a, b: binop(a, b)  # noqa: E731
+            fn = lambda a, b: binop(a, b)
         elif "a" in consts:
-            fn = lambda b, a: binop(a, b)  # noqa: E731
+            fn = lambda b, a: binop(a, b)
         else:
-            fn = lambda a, b: binop(a, b)  # noqa: E731
+            fn = lambda a, b: binop(a, b)
 
         def run(*args, fn=fn, act=act, **kw):
             y = fn(*args, **kw)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import cv2
@@ -50,13 +50,13 @@ BUILTIN_STYLES: tuple[str, ...] = (
 _lock = threading.Lock()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _session(model: str):
     with _lock:
         return ort_session(str(registry.ensure(model)))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _arbitrary_transform_session():
     """The transform net with symbolic H and W: nothing in the graph fixes 384x384."""
     import onnx

@@ -1,0 +1,137 @@
+"""The composite U = sum R_c T_c + (1 - sum R_c) I: untouched pixels stay bit-exact."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cbs_obs.composite import build_masks, composite
+from cbs_obs.errors import SettingsError, UnknownNameError
+from cbs_obs.look import Assignment, Look, MaskOptions
+from cbs_obs.segment.base import ClassProbs
+from cbs_obs.stylizer import ClassStylizer
+
+CLASSES = ("road", "car", "sky", "building")
+
+
+def street_probs(h=32, w=48) -> ClassProbs:
+    """Four horizontal bands with soft borders, like a segmenter's output at 1/8 scale."""
+    y = np.linspace(0, 4, h, dtype=np.float32)[:, None].repeat(w, 1)
+    logits = np.stack([-(y - c - 0.5) ** 2 * 8 for c in (3, 2, 0, 1)])
+    p = np.exp(logits - logits.max(0))
+    return ClassProbs((p / p.sum(0)).astype(np.float32), CLASSES)
+
+
+class FakeSegmenter:
+    name, classes = "fake", CLASSES
+
+    def __init__(self, probs):
+        self.probs = probs
+
+    def segment(self, frame):
+        return self.probs
+
+
+@pytest.fixture
+def frame():
+    return np.random.default_rng(3).integers(0, 256, (256, 384, 3), dtype=np.uint8)
+
+
+def run(frame, look, probs=None):
+    return ClassStylizer(FakeSegmenter(probs or street_probs()), look).process(frame)
+
+
+def test_unassigned_pixels_are_bit_exact_soft_masks(frame):
+    look = Look((Assignment("car", "color:red"), Assignment("sky", "grey")))
+    res = run(frame, look)
+    total = sum(res.masks.values())
+    untouched = total == 0
+    assert untouched.mean() > 0.3  # road and building bands
+    np.testing.assert_array_equal(res.frame[untouched], frame[untouched])
+    sure_car = res.masks["color:red"] == 1.0
+    assert sure_car.any() and (res.frame[sure_car] == [0, 0, 255]).all()
+
+
+def test_hard_masks_partition_exactly(frame):
+    look = Look((Assignment("car", "color:red"), Assignment("road", "color:blue")), MaskOptions(hard=True))
+    res = run(frame, look)
+    labels = res.probs.labels(frame.shape[:2])
+    for m in res.masks.values():
+        assert set(np.unique(m)) <= {0.0, 1.0}
+    rest = sum(res.masks.values()) == 0
+    np.testing.assert_array_equal(res.frame[rest], frame[rest])
+    assert rest.sum() > 0 and (labels[rest] != 1).all()
+
+
+def test_several_classes_several_styles_follow_the_formula(frame):
+    look = Look((Assignment("car", "color:red", 0.8), Assignment("sky", "color:#00ff00"),
+                 Assignment("road", "color:red", 0.3)))
+    probs = street_probs()
+    res = run(frame, look, probs)
+    assert set(res.masks) == {"color:red", "color:#00ff00"}  # classes sharing a style are styled once
+    r_red, r_green = res.masks["color:red"], res.masks["color:#00ff00"]
+    red, green = np.array([0, 0, 255], np.float32), np.array([0, 255, 0], np.float32)
+    expect = r_red[..., None] * red + r_green[..., None] * green + (1 - r_red - r_green)[..., None] * frame
+    assert np.abs(res.frame.astype(np.float32) - expect).max() <= 1.0
+
+
+def test_strength_blends_halfway(frame):
+    res = run(frame, Look((Assignment("car", "color:#ffffff", 0.5),), MaskOptions(hard=True)))
+    inside = res.masks["color:#ffffff"] > 0
+    expect = (frame[inside].astype(np.float32) + 255) / 2
+    assert np.abs(res.frame[inside] - expect).max() <= 1.0
+
+
+def test_feather_softens_hard_edges(frame):
+    sharp = run(frame, Look((Assignment("car", "grey"),), MaskOptions(hard=True))).masks["grey"]
+    soft = run(frame, Look((Assignment("car", "grey"),), MaskOptions(hard=True, feather=8))).masks["grey"]
+    between = lambda m: ((m > 0) & (m < 1)).sum()
+    assert between(soft) > 3 * between(sharp)
+
+
+def test_no_assignment_returns_the_frame(frame):
+    assert run(frame, Look()).frame is frame
+    disabled = Look((Assignment("car", "grey"),), enabled=False)
+    assert run(frame, disabled).frame is frame
+
+
+def test_composite_single_layer_exact_at_zero_and_one(frame):
+    t = np.full_like(frame, 7)
+    r = np.zeros(frame.shape[:2], np.float32)
+    r[:, :100] = 1
+    out = composite(frame, [(r, t)])
+    np.testing.assert_array_equal(out[:, 100:], frame[:, 100:])
+    assert (out[:, :100] == 7).all()
+
+
+def test_look_rejects_bad_values():
+    with pytest.raises(SettingsError, match="between 0 and 1"):
+        Assignment("car", "grey", 1.5)
+    with pytest.raises(SettingsError, match="CLASS=STYLE"):
+        Assignment.parse("car")
+    with pytest.raises(SettingsError, match="assigned twice"):
+        Look((Assignment("car", "grey"), Assignment("car", "blur")))
+    with pytest.raises(SettingsError, match="feather"):
+        MaskOptions(feather=-1)
+    assert Assignment.parse("sky=blur:9@0.25") == Assignment("sky", "blur:9", 0.25)
+
+
+def test_set_look_keeps_old_look_on_error():
+    s = ClassStylizer(FakeSegmenter(street_probs()), Look((Assignment("car", "grey"),)))
+    before = s.look
+    with pytest.raises(UnknownNameError, match="valid classes: road, car, sky, building"):
+        s.set_look(Look((Assignment("sofa", "grey"),)))
+    with pytest.raises(UnknownNameError, match="unknown style"):
+        s.set_look(Look((Assignment("car", "velvet"),)))
+    assert s.look is before
+
+
+def test_look_round_trips_through_dict():
+    look = Look((Assignment("car", "grey", 0.4),), MaskOptions(feather=3, hard=True))
+    assert Look.from_dict(look.to_dict()) == look
+    with pytest.raises(SettingsError):
+        Look.from_dict({"assignments": [{"cls": "car"}]})
+
+
+def test_build_masks_sizes(frame):
+    masks = build_masks(street_probs(), Look((Assignment("sky", "grey"),)), (100, 150))
+    assert masks["grey"].shape == (100, 150) and masks["grey"].dtype == np.float32
