@@ -15,15 +15,24 @@ log = logging.getLogger("cbs_obs")
 DEMO_LOOK = ("background=starry-blue",)
 
 
-def _size(text: str) -> tuple[int, int]:
-    """'HxW' -> (H, W)."""
+def _pair(text: str, example: str) -> tuple[int, int]:
     try:
-        h, w = (int(v) for v in text.lower().split("x"))
+        a, b = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a size; write HxW, e.g. 512x1024") from None
-    if not (8 <= h <= 8192 and 8 <= w <= 8192):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size; write it like {example}") from None
+    if not (8 <= a <= 8192 and 8 <= b <= 8192):
         raise argparse.ArgumentTypeError(f"size {text} is out of range (8..8192 per side)")
-    return h, w
+    return a, b
+
+
+def _size(text: str) -> tuple[int, int]:
+    """'HxW' -> (H, W), for network processing sizes."""
+    return _pair(text, "512x1024 (height x width)")
+
+
+def _wh(text: str) -> tuple[int, int]:
+    """'WxH' -> (W, H), for video resolutions as people write them."""
+    return _pair(text, "1280x720 (width x height)")
 
 
 def _positive_int(text: str) -> int:
@@ -131,46 +140,159 @@ def _stylize_video(args) -> int:
     return 0
 
 
-# -- demo ------------------------------------------------------------------------------------
-def demo_clip() -> Path:
-    from importlib.resources import files
+# -- run / demo ------------------------------------------------------------------------------
+def _engine_config(args, source: str, options):
+    from .engine import EngineConfig
 
-    return Path(str(files("cbs_obs.assets") / "demo_clip.mp4"))
+    seg_options = {"variant": args.variant} if args.segmenter == "person" else {}
+    if args.segmenter == "cityscapes" and args.seg_size:
+        seg_options["size"] = args.seg_size
+    if args.weights:
+        seg_options["weights"] = args.weights
+    return EngineConfig(source=source, source_options=options, segmenter=args.segmenter,
+                        segmenter_options=seg_options, output_size=args.output_size,
+                        style_size=args.style_size, max_frames=args.frames)
+
+
+def _outputs(args, engine_stop):
+    from .outputs import NullOutput
+    from .outputs.mjpeg import MjpegStream
+    from .outputs.preview import PreviewWindow
+    from .outputs.record import Recorder
+    from .outputs.vcam import VirtualCamera
+    from .web import WebServer
+
+    outputs = []
+    explicit = args.vcam or args.mjpeg or args.record or args.preview or args.null
+    if args.vcam or not explicit:
+        outputs.append(VirtualCamera(device=args.vcam_device, backend=args.vcam_backend))
+    if args.mjpeg or not explicit:
+        outputs.append(MjpegStream(WebServer(args.host, args.port)))
+    if args.record:
+        outputs.append(Recorder(args.record, realtime=not args.no_pace))
+    if args.preview:
+        outputs.append(PreviewWindow(lambda key: engine_stop() if key == "quit" else None))
+    if args.null:
+        outputs.append(NullOutput())
+    return outputs, not explicit
+
+
+def _run_engine(engine, *, show_stats: bool, duration: float | None) -> dict:
+    """Run until the source ends, the duration passes, or Ctrl-C / SIGTERM; always stop cleanly."""
+    import signal
+    import threading
+
+    from .engine.stats import format_line
+
+    stop = threading.Event()
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    try:
+        deadline = time.monotonic() + duration if duration else None
+        last = time.monotonic()
+        while not stop.is_set() and not engine.wait(0.2):
+            if deadline and time.monotonic() >= deadline:
+                break
+            if show_stats and time.monotonic() - last >= 2.0:
+                last = time.monotonic()
+                print(format_line(engine.stats.snapshot()), flush=True)
+    finally:
+        engine.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return engine.stats.snapshot()
+
+
+def cmd_run(args) -> int:
+    from .engine import Engine, SourceOptions
+    from .engine.stats import format_line
+    from .look import Look
+
+    look = Look.from_specs(args.assign or DEMO_LOOK, strength=args.strength, feather=args.feather, hard=args.hard)
+    options = SourceOptions(width=args.width, height=args.height, fps=args.fps, mjpg=args.mjpg,
+                            loop=not args.no_loop, pace=not args.no_pace)
+    config = _engine_config(args, args.source, options)
+    from .engine.sources import SourceLost, open_source
+    from .segment import segmenter_classes
+
+    look.check_classes(segmenter_classes(args.segmenter))
+    source = open_source(args.source, options)
+    try:
+        source.open()  # a missing camera is reported before any model loads
+    except SourceLost as e:
+        raise InputError(str(e)) from None
+    engine = Engine(config, look, source=source)
+    outputs, defaulted = _outputs(args, engine.stop)
+    engine.outputs.extend(outputs)
+    try:
+        engine.start()
+    except CbsError as e:
+        if not defaulted or "virtual camera" not in str(e):
+            raise
+        log.warning("%s; continuing with the MJPEG stream only", e)
+        engine.outputs = [o for o in engine.outputs if o.name != "virtual camera"]
+        engine.start()
+    for out in engine.outputs:
+        if getattr(out, "url", None):
+            print(f"MJPEG stream: {out.url}  (snapshot: {out.server.url}/snapshot.jpg)", flush=True)
+        if out.name == "virtual camera" and getattr(out, "cam", None):
+            print(f"virtual camera: {out.cam.device}", flush=True)
+    print(f"running {engine.source.name} -> {', '.join(o.name for o in engine.outputs)}; Ctrl-C to stop",
+          flush=True)
+    final = _run_engine(engine, show_stats=args.stats, duration=args.duration)
+    print(format_line(final))
+    return 0
+
+
+def demo_clip() -> Path:
+    from .engine.sources import demo_clip_path
+
+    return demo_clip_path()
+
+
+class _PngAt:
+    """Saves the composited frame with a given index as PNG (the demo's still)."""
+
+    name = "png"
+
+    def __init__(self, path: Path, index: int):
+        self.path, self.index, self.saved = path, index, False
+
+    def start(self, width, height, fps):
+        pass
+
+    def send(self, frame, pixels):
+        from .imageio import write_image
+
+        if frame.index == self.index:
+            write_image(self.path, pixels)
+            self.saved = True
+
+    def close(self):
+        pass
 
 
 def cmd_demo(args) -> int:
-    from .imageio import write_image
+    from .engine import Engine, EngineConfig, SourceOptions
     from .look import Look
-    from .segment import create_segmenter
-    from .stylizer import ClassStylizer
-    from .video import create_writer, frames, open_video
+    from .outputs.record import Recorder
 
     out_dir: Path = args.output_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    look = Look.from_specs(args.assign or DEMO_LOOK)
-    print(f"cbs-obs demo: built-in clip, person segmenter, look: {', '.join(args.assign or DEMO_LOOK)}")
-    stylizer = ClassStylizer(create_segmenter("person"), look, style_size=args.style_size)
-    cap, fps, count = open_video(demo_clip())
+    specs = args.assign or DEMO_LOOK
+    print(f"cbs-obs demo: built-in clip -> person segmenter -> {', '.join(specs)}", flush=True)
     video_path, png_path = out_dir / "demo.mp4", out_dir / "demo.png"
-    writer, times = None, []
-    try:
-        for i, frame in enumerate(frames(cap)):
-            t0 = time.perf_counter()
-            out = stylizer.process(frame).frame
-            times.append(time.perf_counter() - t0)
-            if writer is None:
-                writer = create_writer(video_path, fps, (out.shape[1], out.shape[0]))
-            writer.write(out)
-            if i == count // 2:
-                write_image(png_path, out)
-    finally:
-        cap.release()
-        if writer is not None:
-            writer.release()
-    times.sort()
-    med = times[len(times) // 2]
-    print(f"wrote {video_path} ({len(times)} frames) and {png_path}")
-    print(f"median {med * 1000:.0f} ms per frame = {1 / med:.1f} fps (sequential, one frame at a time)")
+    config = EngineConfig(source="demo", source_options=SourceOptions(loop=False, pace=False),
+                          style_size=args.style_size)
+    engine = Engine(config, Look.from_specs(specs), [Recorder(video_path, realtime=False), _PngAt(png_path, 30)])
+    stats = _run_engine(engine.start(), show_stats=False, duration=None)
+    lat = stats["latency_ms"]
+    print(f"wrote {video_path} ({stats['output']} frames) and {png_path}")
+    print(f"{stats['fps']:.1f} fps, capture-to-output latency p50 {lat['p50']:.0f} ms / p95 {lat['p95']:.0f} ms "
+          f"(every frame kept; segment {stats['stages_ms']['segment']:.0f} ms and style "
+          f"{stats['stages_ms']['style']:.0f} ms in parallel)")
     return 0
 
 
@@ -276,6 +398,37 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--mask-out", type=Path, metavar="PNG", help="also save the styled-weight mask (0..255)")
     s.add_argument("--overlay", type=Path, metavar="PNG", help="also save a class-colour debug overlay")
     s.set_defaults(func=cmd_stylize)
+
+    r = sub.add_parser("run", help="run the live engine: camera/file/stream -> virtual camera, MJPEG, recording",
+                       description="Style a live source and publish it. With no output flags: virtual camera "
+                       "(if a driver is present) and the MJPEG stream on 127.0.0.1.")
+    r.add_argument("source", nargs="?", default="demo",
+                   help="demo (default), camera index (0), /dev/videoN, rtsp:// or http:// URL, video or image file")
+    src = r.add_argument_group("source")
+    src.add_argument("--width", type=_positive_int, help="camera capture width")
+    src.add_argument("--height", type=_positive_int, help="camera capture height")
+    src.add_argument("--fps", type=float, help="camera fps, or the rate to play files and images at")
+    src.add_argument("--mjpg", action="store_true", help="ask the camera for MJPG (higher fps at 720p/1080p on USB)")
+    src.add_argument("--no-loop", action="store_true", help="files: stop at the end instead of looping")
+    src.add_argument("--no-pace", action="store_true",
+                     help="files: process every frame as fast as possible (no drops) instead of playing in real time")
+    _add_look_options(r, DEMO_LOOK)
+    r.set_defaults(style_size=640)
+    r.add_argument("--output-size", type=_wh, metavar="WxH", help="output resolution (default: the source's)")
+    out = r.add_argument_group("outputs")
+    out.add_argument("--vcam", action="store_true", help="publish as a virtual camera (pyvirtualcam)")
+    out.add_argument("--vcam-device", help="virtual camera device, e.g. /dev/video10")
+    out.add_argument("--vcam-backend", help="pyvirtualcam backend: v4l2loopback, obs, unitycapture")
+    out.add_argument("--mjpeg", action="store_true", help="serve /stream.mjpg and /snapshot.jpg over HTTP")
+    out.add_argument("--host", default="127.0.0.1", help="address for the HTTP server (default 127.0.0.1)")
+    out.add_argument("--port", type=int, default=8765, help="port for the HTTP server (default 8765)")
+    out.add_argument("--record", type=Path, metavar="MP4", help="record the output to a file")
+    out.add_argument("--preview", action="store_true", help="show a preview window (q quits)")
+    out.add_argument("--null", action="store_true", help="discard frames (benchmarks)")
+    r.add_argument("--stats", action="store_true", help="print fps, latency and stage timings every 2 s")
+    r.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    r.add_argument("--frames", type=_positive_int, metavar="N", help="stop after N output frames")
+    r.set_defaults(func=cmd_run)
 
     d = sub.add_parser("demo", help="run the built-in clip through the pipeline (no camera needed)",
                        description="Style the background of a built-in clip; writes demo.mp4 and demo.png.")

@@ -1,0 +1,6 @@
+"""The live engine (see engine.py for the thread layout)."""
+from .engine import Engine, EngineConfig
+from .frames import Frame
+from .sources import SourceOptions, open_source
+
+__all__ = ["Engine", "EngineConfig", "Frame", "SourceOptions", "open_source"]
