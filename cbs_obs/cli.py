@@ -154,7 +154,7 @@ def _engine_config(args, source: str, options):
                         style_size=args.style_size, max_frames=args.frames)
 
 
-def _outputs(args, engine_stop):
+def _outputs(args, engine):
     from .outputs import NullOutput
     from .outputs.mjpeg import MjpegStream
     from .outputs.preview import PreviewWindow
@@ -171,10 +171,19 @@ def _outputs(args, engine_stop):
     if args.record:
         outputs.append(Recorder(args.record, realtime=not args.no_pace))
     if args.preview:
-        outputs.append(PreviewWindow(lambda key: engine_stop() if key == "quit" else None))
+        outputs.append(PreviewWindow(lambda key: _preview_key(engine, key)))
     if args.null:
         outputs.append(NullOutput())
     return outputs, not explicit
+
+
+def _preview_key(engine, key: str) -> None:
+    from dataclasses import replace
+
+    if key == "quit":
+        engine.request_stop()
+    elif key == "toggle":
+        engine.set_look(replace(engine.look, enabled=not engine.look.enabled))
 
 
 def _run_engine(engine, *, show_stats: bool, duration: float | None) -> dict:
@@ -224,7 +233,7 @@ def cmd_run(args) -> int:
     except SourceLost as e:
         raise InputError(str(e)) from None
     engine = Engine(config, look, source=source)
-    outputs, defaulted = _outputs(args, engine.stop)
+    outputs, defaulted = _outputs(args, engine)
     engine.outputs.extend(outputs)
     try:
         engine.start()

@@ -81,11 +81,6 @@ class Engine:
     def classes(self) -> tuple[str, ...]:
         return self.stylizer.classes
 
-    def add_output(self, output) -> None:
-        if self.size is not None:
-            output.start(*self.size, self.fps)
-        self.outputs.append(output)
-
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> "Engine":
         """Open the source and every output now, so a missing camera or driver fails at once."""
@@ -140,6 +135,10 @@ class Engine:
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the source ends, ``max_frames`` is reached or ``stop()`` is called."""
         return self._done.wait(timeout)
+
+    def request_stop(self) -> None:
+        """Ask the run to end from any thread (a key press, an API call); ``stop()`` does the cleanup."""
+        self._done.set()
 
     def stop(self) -> None:
         """Idempotent: stops threads, finalizes recordings, releases devices and ports."""
