@@ -8,6 +8,8 @@ import torch
 
 from .. import registry
 from ..device import torch_device
+from ..download import sha256_of
+from ..onnx_runtime import cache_key, export_session
 from ..errors import ModelError
 from .base import ClassProbs
 from .dabnet import DABNet
@@ -41,11 +43,23 @@ class CityscapesSegmenter:
     name = "cityscapes"
 
     def __init__(self, weights: Path | None = None, *, size: tuple[int, int] | None = None,
-                 card: str = "dabnet-cityscapes", classes: tuple[str, ...] | None = None):
+                 card: str = "dabnet-cityscapes", classes: tuple[str, ...] | None = None, backend: str = "onnx"):
+        from ..errors import UnknownNameError
+        from .person import BACKENDS
+
+        if backend not in BACKENDS:
+            raise UnknownNameError("backend", backend, BACKENDS)
         c = registry.card(card)
         self.classes = tuple(classes or c.classes)
         self.device = torch_device()
-        self.net = load_dabnet(registry.ensure(card, weights=weights), len(self.classes)).to(self.device)
+        path = registry.ensure(card, weights=weights)
+        self.net = load_dabnet(path, len(self.classes))
+        self.session = None
+        if backend == "onnx" and self.device.type == "cpu":
+            example = torch.randn(1, 3, 128, 256) * 50
+            self.session = export_session(self.net, example, cache_key("dabnet", sha256_of(path)), dynamic_hw=True)
+        self.backend = "onnx" if self.session is not None else "torch"
+        self.net.to(self.device)
         self.size = size
 
     def preprocess(self, frame: np.ndarray) -> torch.Tensor:
@@ -61,7 +75,11 @@ class CityscapesSegmenter:
 
     @torch.inference_mode()
     def segment(self, frame: np.ndarray) -> ClassProbs:
-        logits = self.net(self.preprocess(frame))  # 1/8 resolution
+        x = self.preprocess(frame)
+        if self.session is not None:
+            logits = torch.from_numpy(self.session.run(None, {"input": x.cpu().numpy()})[0])
+        else:
+            logits = self.net(x)  # 1/8 resolution
         probs = torch.softmax(logits[0], 0).float().cpu().numpy()
         return ClassProbs(probs, self.classes)
 

@@ -9,25 +9,44 @@ import torch
 
 from .. import registry
 from ..device import torch_device
+from ..download import sha256_of
+from ..onnx_runtime import cache_key, export_session
 from .base import ClassProbs
 from .tflite_import import TfliteGraph
 
 
+BACKENDS = ("onnx", "torch")
+
+
 class PersonSegmenter:
-    """Classes ``background`` and ``person``. ``variant``: ``landscape`` (144x256) or ``general`` (256x256)."""
+    """Classes ``background`` and ``person``. ``variant``: ``landscape`` (144x256) or ``general`` (256x256).
+
+    ``backend="onnx"`` (default on CPU) runs an ONNX export of our module through ONNX Runtime,
+    checked against torch at load; ``"torch"`` runs the module itself.
+    """
 
     name = "person"
     classes = ("background", "person")
 
-    def __init__(self, weights: Path | None = None, *, variant: str = "landscape", progress: bool = True):
+    def __init__(self, weights: Path | None = None, *, variant: str = "landscape", progress: bool = True,
+                 backend: str = "onnx"):
         from ..errors import UnknownNameError
 
         if variant not in ("landscape", "general"):
             raise UnknownNameError("variant", variant, ["landscape", "general"])
+        if backend not in BACKENDS:
+            raise UnknownNameError("backend", backend, BACKENDS)
         card = f"selfie-{variant}"
+        path = registry.ensure(card, weights=weights, progress=progress)
         self.device = torch_device()
-        self.net = TfliteGraph(registry.ensure(card, weights=weights, progress=progress)).eval().to(self.device)
+        self.net = TfliteGraph(path).eval()
         self.input_size = self.net.input_size
+        self.session = None
+        if backend == "onnx" and self.device.type == "cpu":
+            example = torch.rand(1, 3, *self.input_size)
+            self.session = export_session(self.net, example, cache_key("selfie", sha256_of(path)))
+        self.backend = "onnx" if self.session is not None else "torch"
+        self.net.to(self.device)
         self._maps: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
     def _sample(self, frame: np.ndarray) -> np.ndarray:
@@ -45,6 +64,10 @@ class PersonSegmenter:
     @torch.inference_mode()
     def segment(self, frame: np.ndarray) -> ClassProbs:
         small = cv2.cvtColor(self._sample(frame), cv2.COLOR_BGR2RGB)
-        x = torch.from_numpy(small).to(self.device).permute(2, 0, 1)[None].float().mul_(1 / 255)
-        person = self.net(x)[0, 0].clamp(0, 1).float().cpu().numpy()
+        if self.session is not None:
+            x = (small.astype(np.float32) * (1 / 255)).transpose(2, 0, 1)[None]
+            person = np.clip(self.session.run(None, {"input": np.ascontiguousarray(x)})[0][0, 0], 0, 1)
+        else:
+            x = torch.from_numpy(small).to(self.device).permute(2, 0, 1)[None].float().mul_(1 / 255)
+            person = self.net(x)[0, 0].clamp(0, 1).float().cpu().numpy()
         return ClassProbs(np.stack([1.0 - person, person]), self.classes)
