@@ -62,6 +62,22 @@ def _add_look_options(p: argparse.ArgumentParser, default_assign=()) -> None:
                    help="longest side at which neural styles run (default: frame size)")
 
 
+def _add_perf_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("speed and quality")
+    g.add_argument("--plate", choices=("auto", "on", "off"), default="auto",
+                   help="background plate: style the still room at full resolution only when it changes "
+                   "(auto: on for the person segmenter)")
+    g.add_argument("--plate-size", type=_positive_int, metavar="PX", help="longest side for styling the plate "
+                   "(default: output size)")
+    g.add_argument("--seg-every", type=_positive_int, default=1, metavar="N", help="segment every N frames")
+    g.add_argument("--similar-skip", type=float, default=0.0, metavar="D",
+                   help="reuse the last result when a frame changed less than D (0-255 mean); 0 = off")
+    g.add_argument("--smoothing", type=float, default=0.0, metavar="A",
+                   help="temporal mask smoothing 0-0.95 (weight of the previous mask)")
+    g.add_argument("--no-crop", action="store_true", help="style moving classes on the whole frame, not their box")
+    g.add_argument("--threads", type=_positive_int, help="CPU threads per network (default: all cores)")
+
+
 def _build_stylizer(args, default_assign=()):
     from .look import Look
     from .segment import create_segmenter
@@ -142,16 +158,19 @@ def _stylize_video(args) -> int:
 
 # -- run / demo ------------------------------------------------------------------------------
 def _engine_config(args, source: str, options):
-    from .engine import EngineConfig
+    from .engine import EngineConfig, PerfSettings
 
     seg_options = {"variant": args.variant} if args.segmenter == "person" else {}
     if args.segmenter == "cityscapes" and args.seg_size:
         seg_options["size"] = args.seg_size
     if args.weights:
         seg_options["weights"] = args.weights
+    perf = PerfSettings(style_size=args.style_size, plate=args.plate, plate_size=args.plate_size,
+                        seg_every=args.seg_every, similar_skip=args.similar_skip, smoothing=args.smoothing,
+                        crop=not args.no_crop)
     return EngineConfig(source=source, source_options=options, segmenter=args.segmenter,
-                        segmenter_options=seg_options, output_size=args.output_size,
-                        style_size=args.style_size, max_frames=args.frames)
+                        segmenter_options=seg_options, output_size=args.output_size, perf=perf,
+                        max_frames=args.frames)
 
 
 def _outputs(args, engine):
@@ -284,7 +303,7 @@ class _PngAt:
 
 
 def cmd_demo(args) -> int:
-    from .engine import Engine, EngineConfig, SourceOptions
+    from .engine import Engine, EngineConfig, PerfSettings, SourceOptions
     from .look import Look
     from .outputs.record import Recorder
 
@@ -294,7 +313,7 @@ def cmd_demo(args) -> int:
     print(f"cbs-obs demo: built-in clip -> person segmenter -> {', '.join(specs)}", flush=True)
     video_path, png_path = out_dir / "demo.mp4", out_dir / "demo.png"
     config = EngineConfig(source="demo", source_options=SourceOptions(loop=False, pace=False),
-                          style_size=args.style_size)
+                          perf=PerfSettings(style_size=args.style_size))
     engine = Engine(config, Look.from_specs(specs), [Recorder(video_path, realtime=False), _PngAt(png_path, 30)])
     stats = _run_engine(engine.start(), show_stats=False, duration=None)
     lat = stats["latency_ms"]
@@ -423,6 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="files: process every frame as fast as possible (no drops) instead of playing in real time")
     _add_look_options(r, DEMO_LOOK)
     r.set_defaults(style_size=640)
+    _add_perf_options(r)
     r.add_argument("--output-size", type=_wh, metavar="WxH", help="output resolution (default: the source's)")
     out = r.add_argument_group("outputs")
     out.add_argument("--vcam", action="store_true", help="publish as a virtual camera (pyvirtualcam)")
@@ -497,6 +517,10 @@ def main(argv: list[str] | None = None) -> int:
             from .device import set_device
 
             set_device(args.device)
+        if getattr(args, "threads", None):
+            from .device import set_threads
+
+            set_threads(args.threads)
         return args.func(args) or 0
     except CbsError as e:
         if args.verbose:

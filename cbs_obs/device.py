@@ -51,7 +51,21 @@ def ort_providers() -> tuple[str, ...]:
     return ("CPUExecutionProvider",)
 
 
+_threads: int | None = None
+
+
+def set_threads(n: int) -> None:
+    """Threads per network (torch intra-op and each ONNX Runtime session created from now on)."""
+    global _threads
+    if n < 1:
+        raise SettingsError(f"threads must be 1 or more, got {n}")
+    _threads = n
+    torch.set_num_threads(n)
+
+
 def threads() -> int:
+    if _threads:
+        return _threads
     env = os.environ.get("CBS_OBS_THREADS")
     return int(env) if env else max(1, os.cpu_count() or 1)
 

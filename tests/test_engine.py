@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from cbs_obs.engine import Engine, EngineConfig, SourceOptions
+from cbs_obs.engine import Engine, EngineConfig, PerfSettings, SourceOptions
 from cbs_obs.engine.frames import Closed, LatestSlot
 from cbs_obs.engine.sources import Source, SourceLost
 from cbs_obs.look import Look
@@ -73,7 +73,9 @@ def test_end_to_end_demo_clip_to_mjpeg_and_recording(person_model, demo_frames, 
     stream = MjpegStream(server)
     capture = Capture()
     record = tmp_path / "out.mp4"
-    config = EngineConfig(source="demo", source_options=SourceOptions(loop=False, pace=False), style_size=640)
+    # plate off: every frame is styled from itself, the paper's path, so it must match stylize exactly
+    config = EngineConfig(source="demo", source_options=SourceOptions(loop=False, pace=False),
+                          perf=PerfSettings(style_size=640, plate="off", crop=False))
     engine = Engine(config, LOOK, [stream, Recorder(record, realtime=False), capture])
     received: list[np.ndarray] = []
     with engine:
@@ -162,16 +164,16 @@ def test_worker_exception_skips_the_frame_and_keeps_running(person_model, monkey
     capture = Capture()
     config = EngineConfig(source="demo", source_options=SourceOptions(loop=False, pace=False))
     engine = Engine(config, Look.from_specs(["background=grey"]), [capture])
-    real = engine.stylizer.style_layers
+    real = engine.stylizer.segmenter.segment
     calls = {"n": 0}
 
-    def flaky_style(frame, look):
+    def flaky_segment(frame):
         calls["n"] += 1
         if calls["n"] in (3, 7):
             raise RuntimeError("simulated worker failure")
-        return real(frame, look)
+        return real(frame)
 
-    monkeypatch.setattr(engine.stylizer, "style_layers", flaky_style)
+    monkeypatch.setattr(engine.stylizer.segmenter, "segment", flaky_segment)
     with engine:
         assert engine.wait(60)
     stats = engine.stats.snapshot()

@@ -1,6 +1,7 @@
 """The live engine (see engine.py for the thread layout)."""
 from .engine import Engine, EngineConfig
 from .frames import Frame
+from .render import PerfSettings
 from .sources import SourceOptions, open_source
 
-__all__ = ["Engine", "EngineConfig", "Frame", "SourceOptions", "open_source"]
+__all__ = ["Engine", "EngineConfig", "Frame", "PerfSettings", "SourceOptions", "open_source"]

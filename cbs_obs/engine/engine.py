@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from ..composite import build_masks, composite
 from ..errors import CbsError, InputError
 from ..look import Look
 from ..segment import create_segmenter
 from ..stylizer import ClassStylizer
 from .card import no_signal_card
 from .frames import Closed, Frame, LatestSlot, Processed
+from .render import PerfSettings, Renderer
 from .sources import Pacer, Source, SourceLost, SourceOptions, open_source
 from .stats import Stats
 
@@ -40,7 +40,7 @@ class EngineConfig:
     segmenter: str = "person"
     segmenter_options: dict = field(default_factory=dict)
     output_size: tuple[int, int] | None = None  # (W, H); None: the source's size
-    style_size: int | None = 640  # longest side at which neural styles run
+    perf: PerfSettings = field(default_factory=PerfSettings)
     retry_max_s: float = 5.0
     max_frames: int | None = None  # stop after this many output frames (tests, benchmarks)
 
@@ -52,16 +52,17 @@ class Engine:
         self.stats = Stats()
         self.outputs = list(outputs)
         self.stylizer = stylizer or ClassStylizer(
-            create_segmenter(config.segmenter, **config.segmenter_options), style_size=config.style_size)
+            create_segmenter(config.segmenter, **config.segmenter_options), style_size=config.perf.style_size)
         if look is not None:
             self.stylizer.set_look(look)
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="worker")
+        self.renderer = Renderer(self.stylizer, config.perf, self._pool, config.segmenter)
         self.source: Source | None = source  # given directly (tests, embedding) or opened from config.source
         self._frames: LatestSlot[Frame] = LatestSlot()
         self._processed: LatestSlot[Processed] = LatestSlot()
         self._stop = threading.Event()
         self._done = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="worker")
         self._closed = False
         self._close_lock = threading.Lock()
         self.size: tuple[int, int] | None = None  # output (W, H)
@@ -152,6 +153,7 @@ class Engine:
         for t in self._threads:
             t.join(timeout=5)
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self.renderer.close()
         for out in self.outputs:
             try:
                 out.close()
@@ -249,19 +251,9 @@ class Engine:
             self._processed.put(processed, block=block)
 
     def process_frame(self, frame: Frame) -> Processed:
-        """Segment and style the same frame in parallel, composite at output size."""
-        t0 = time.perf_counter()
+        """Segment and style the frame (in parallel, reusing work where allowed), composite at output size."""
         pixels = self._to_output_size(frame.pixels)
-        look = self.stylizer.look  # one snapshot for the whole frame
-        seg = self._pool.submit(_timed, self.stylizer.segmenter.segment, pixels)
-        sty = self._pool.submit(_timed, self.stylizer.style_layers, pixels, look)
-        probs, t_seg = seg.result()
-        styled, t_style = sty.result()
-        t1 = time.perf_counter()
-        masks = build_masks(probs, look, pixels.shape[:2])
-        out = composite(pixels, [(masks[s], styled[s]) for s in masks if s in styled])
-        t2 = time.perf_counter()
-        stages = {"segment": t_seg, "style": t_style, "composite": t2 - t1, "process": t2 - t0}
+        out, stages = self.renderer.render(pixels, self.stylizer.look)  # one look snapshot per frame
         for k, v in stages.items():
             self.stats.stage(k, v)
         return Processed(frame, out, stages)
@@ -293,8 +285,3 @@ class Engine:
             if self.config.max_frames and self.stats.output >= self.config.max_frames:
                 return
 
-
-def _timed(fn, *args):
-    t0 = time.perf_counter()
-    result = fn(*args)
-    return result, time.perf_counter() - t0

@@ -1,0 +1,129 @@
+"""The background plate: a clean picture of the room, styled at full resolution only when it changes.
+
+A webcam's room is mostly still, so styling it every frame is wasted work. The plate keeps the
+pixels the segmenter is sure are background, notices when they really change (light switched
+on, camera moved, the person revealing what was behind them) and restyles in a thread of its
+own, while every frame is composited from the last styled plate at full output resolution.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+class BackgroundPlate:
+    def __init__(self, *, max_side: int | None = None, threshold: float = 14.0,
+                 fraction: float = 0.02, scale: int = 8):
+        from ..style.catalog import StyleCache
+
+        self.styles = StyleCache(max_side=max_side)  # None: style the plate at output resolution
+        self.threshold, self.fraction, self.scale = threshold, fraction, scale
+        self.plate: np.ndarray | None = None
+        self.plate_small: np.ndarray | None = None
+        self.version = 0
+        self._styled: dict[str, tuple[int, np.ndarray]] = {}
+        self._wanted: set[str] = set()
+        self._cond = threading.Condition()
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self.restyles = 0
+        self.last_restyle_s = 0.0
+        self.changed_at: float | None = None  # monotonic time of the newest change not yet shown styled
+        self.change_to_styled_s: list[float] = []
+
+    # -- per frame (hot path) -------------------------------------------------------------------
+    def update(self, frame: np.ndarray, background: np.ndarray) -> bool:
+        """Fold a frame into the plate. ``background``: P(background) at frame size. True if it changed."""
+        h, w = frame.shape[:2]
+        sw, sh = max(4, w // self.scale), max(4, h // self.scale)
+        small = cv2.resize(frame, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.int16)
+        sure_small = cv2.resize(background, (sw, sh), interpolation=cv2.INTER_AREA) > 0.97
+        with self._cond:
+            if self.plate is None or self.plate.shape != frame.shape:
+                self.plate, self.plate_small = frame.copy(), small
+                self._changed()
+                return True
+            diff = np.abs(small - self.plate_small).max(axis=2) > self.threshold
+            changed = np.count_nonzero(diff & sure_small)
+            if changed <= self.fraction * max(1, np.count_nonzero(sure_small)):
+                return False
+            sure = background > 0.97
+            np.copyto(self.plate, frame, where=sure[..., None])
+            self.plate_small[sure_small] = small[sure_small]
+            self._changed()
+            return True
+
+    def _changed(self) -> None:
+        self.version += 1
+        if self.changed_at is None:
+            self.changed_at = time.monotonic()
+        self._cond.notify_all()
+
+    def styled(self, spec: str) -> np.ndarray | None:
+        """The newest styled plate for ``spec`` (maybe of an older plate version), or None yet."""
+        with self._cond:
+            if spec not in self._wanted:
+                self._wanted.add(spec)
+                self._cond.notify_all()
+            entry = self._styled.get(spec)
+        if self._thread is None:
+            self._start()
+        return None if entry is None else entry[1]
+
+    def forget_unused(self, specs: set[str]) -> None:
+        with self._cond:
+            self._wanted &= specs
+            for spec in list(self._styled):
+                if spec not in specs:
+                    del self._styled[spec]
+
+    # -- restyling thread ---------------------------------------------------------------------------
+    def _start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="plate", daemon=True)
+        self._thread.start()
+
+    def _todo(self) -> list[str]:
+        return [s for s in self._wanted if self._styled.get(s, (0, None))[0] != self.version]
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stop and (self.plate is None or not self._todo()):
+                    self._cond.wait(0.5)
+                if self._stop:
+                    return
+                version, plate, todo = self.version, self.plate.copy(), self._todo()
+                changed_at = self.changed_at
+            for spec in todo:
+                t0 = time.perf_counter()
+                try:
+                    styled = self._style(spec, plate)
+                except Exception as e:  # a failing style must not kill the plate thread
+                    log.warning("restyling the background with %s failed: %s", spec, e)
+                    with self._cond:
+                        self._wanted.discard(spec)
+                    continue
+                with self._cond:
+                    self._styled[spec] = (version, styled)
+                    self.restyles += 1
+                    self.last_restyle_s = time.perf_counter() - t0
+            with self._cond:
+                if changed_at is not None and self.changed_at == changed_at and self.version == version:
+                    self.change_to_styled_s.append(time.monotonic() - changed_at)
+                    self.changed_at = None
+
+    def _style(self, spec: str, plate: np.ndarray) -> np.ndarray:
+        return self.styles.get(spec).apply(plate)
+
+    def close(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=5)

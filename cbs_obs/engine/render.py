@@ -1,0 +1,163 @@
+"""Per-frame rendering with work reuse: the performance knobs of DESIGN.md section 3.
+
+- segmentation and styling of a frame run in parallel (the paper's layout);
+- classes that do not move (the room behind a webcam user) come from the background plate,
+  styled at full resolution and only when the room changes;
+- moving classes (a person, cars) are styled only inside their box, at ``style_size``;
+- masks every N frames, temporal smoothing of masks, and skipping near-identical frames.
+"""
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ..composite import build_masks, composite
+from ..errors import SettingsError
+from ..look import Look
+from ..segment.base import ClassProbs
+from ..stylizer import ClassStylizer
+from .plate import BackgroundPlate
+
+STATIC_CLASSES = {
+    "person": {"background"},
+    "cityscapes": {"road", "sidewalk", "building", "wall", "fence", "pole", "traffic_light", "traffic_sign",
+                   "vegetation", "terrain", "sky"},
+}
+
+
+@dataclass(frozen=True)
+class PerfSettings:
+    """``plate``: auto (on for the person segmenter, whose camera is still), on, off.
+    ``plate_size``: longest side at which the plate is styled (None: output size).
+    ``style_size``: longest side for styling moving classes (None: output size).
+    ``seg_every``: run segmentation every N frames. ``similar_skip``: mean absolute pixel change
+    (0-255) below which a frame reuses the previous result. ``smoothing``: 0-0.95, weight of the
+    previous mask (less flicker, slower edges). ``crop``: style moving classes only in their box."""
+
+    style_size: int | None = 640
+    plate: str = "auto"
+    plate_size: int | None = None
+    seg_every: int = 1
+    similar_skip: float = 0.0
+    smoothing: float = 0.0
+    crop: bool = True
+
+    def __post_init__(self):
+        if self.plate not in ("auto", "on", "off"):
+            raise SettingsError(f"plate must be auto, on or off, got {self.plate!r}")
+        if self.seg_every < 1:
+            raise SettingsError(f"seg_every must be 1 or more, got {self.seg_every}")
+        if not 0 <= self.smoothing <= 0.95:
+            raise SettingsError(f"smoothing must be between 0 and 0.95, got {self.smoothing}")
+        if not 0 <= self.similar_skip <= 50:
+            raise SettingsError(f"similar_skip must be between 0 and 50, got {self.similar_skip}")
+        for name in ("style_size", "plate_size"):
+            v = getattr(self, name)
+            if v is not None and not 16 <= v <= 8192:
+                raise SettingsError(f"{name} must be 16-8192 pixels, got {v}")
+
+
+def box_of(mask: np.ndarray, size: tuple[int, int], margin: float = 0.08,
+           threshold: float = 0.05) -> tuple[int, int, int, int] | None:
+    """(y0, y1, x0, x1) at frame ``size`` around a small mask's non-zero area, grown by ``margin``."""
+    ys, xs = np.nonzero(mask > threshold)
+    if len(ys) == 0:
+        return None
+    (h, w), (sh, sw) = size, mask.shape
+    fy, fx = h / sh, w / sw
+    my, mx = int(margin * h), int(margin * w)
+    return (max(0, int(ys.min() * fy) - my), min(h, int((ys.max() + 1) * fy) + my),
+            max(0, int(xs.min() * fx) - mx), min(w, int((xs.max() + 1) * fx) + mx))
+
+
+class Renderer:
+    def __init__(self, stylizer: ClassStylizer, settings: PerfSettings, pool: ThreadPoolExecutor,
+                 segmenter_name: str = "person"):
+        self.stylizer, self.settings, self.pool = stylizer, settings, pool
+        use_plate = settings.plate == "on" or (settings.plate == "auto" and segmenter_name == "person")
+        self.static = STATIC_CLASSES.get(segmenter_name, set()) if use_plate else set()
+        self.plate = BackgroundPlate(max_side=settings.plate_size) if self.static else None
+        self._probs: ClassProbs | None = None
+        self._boxes: dict[str, tuple[int, int, int, int] | None] = {}
+        self._count = 0
+        self._last: tuple[np.ndarray, Look, np.ndarray] | None = None  # (thumbnail, look, output)
+
+    def _segment(self, pixels: np.ndarray) -> ClassProbs:
+        probs = self.stylizer.segmenter.segment(pixels)
+        a = self.settings.smoothing
+        prev = self._probs
+        if a > 0 and prev is not None and prev.probs.shape == probs.probs.shape:
+            probs = ClassProbs(a * prev.probs + (1 - a) * probs.probs, probs.classes)
+        return probs
+
+    def _style_moving(self, pixels: np.ndarray, specs: list[str]) -> dict[str, np.ndarray]:
+        """Styles for moving classes, inside last frame's box when cropping pays off."""
+        out = {}
+        h, w = pixels.shape[:2]
+        for spec in specs:
+            style = self.stylizer.styles.get(spec)
+            box = self._boxes.get(spec) if self.settings.crop else None
+            if box is None or (box[1] - box[0]) * (box[3] - box[2]) > 0.6 * h * w:
+                out[spec] = style.apply(pixels)
+                continue
+            y0, y1, x0, x1 = box
+            canvas = pixels.copy()
+            canvas[y0:y1, x0:x1] = style.apply(np.ascontiguousarray(pixels[y0:y1, x0:x1]))
+            out[spec] = canvas
+        return out
+
+    def render(self, pixels: np.ndarray, look: Look) -> tuple[np.ndarray, dict[str, float]]:
+        t0 = time.perf_counter()
+        stages: dict[str, float] = {}
+        thumb = cv2.resize(pixels, (32, 18), interpolation=cv2.INTER_AREA).astype(np.int16)
+        if self.settings.similar_skip > 0 and self._last is not None and self._last[1] is look and \
+                np.abs(thumb - self._last[0]).mean() < self.settings.similar_skip:
+            stages["process"] = time.perf_counter() - t0
+            return self._last[2], stages
+
+        groups = look.groups()
+        static_specs = [s for s, g in groups.items() if self.static and all(a.cls in self.static for a in g)]
+        moving_specs = [s for s in groups if s not in static_specs]
+        need_seg = self._probs is None or self._count % self.settings.seg_every == 0 or \
+            self._probs.probs.shape[0] != len(self.stylizer.classes)
+        self._count += 1
+        seg_future = self.pool.submit(_timed, self._segment, pixels) if need_seg else None
+        t_style = time.perf_counter()
+        styled = self._style_moving(pixels, moving_specs)
+        stages["style"] = time.perf_counter() - t_style
+        if seg_future is not None:
+            self._probs, stages["segment"] = seg_future.result()
+        probs = self._probs
+        t1 = time.perf_counter()
+        masks = build_masks(probs, look, pixels.shape[:2])
+        for spec in moving_specs:
+            self._boxes[spec] = box_of(probs.mask([a.cls for a in groups[spec]]), pixels.shape[:2])
+        if self.plate is not None:
+            self.plate.forget_unused(set(static_specs))
+            if static_specs:
+                background = probs.mask(sorted(self.static & set(probs.classes)), pixels.shape[:2])
+                self.plate.update(pixels, background)
+            for spec in static_specs:
+                plate = self.plate.styled(spec)
+                if plate is None:  # first frame of a new look: style this frame once, the plate follows
+                    plate = self.stylizer.styles.get(spec).apply(pixels)
+                styled[spec] = plate
+        out = composite(pixels, [(masks[s], styled[s]) for s in masks])
+        stages["composite"] = time.perf_counter() - t1
+        stages["process"] = time.perf_counter() - t0
+        self._last = (thumb, look, out)
+        return out, stages
+
+    def close(self) -> None:
+        if self.plate is not None:
+            self.plate.close()
+
+
+def _timed(fn, *args):
+    t0 = time.perf_counter()
+    result = fn(*args)
+    return result, time.perf_counter() - t0
