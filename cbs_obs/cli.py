@@ -76,6 +76,9 @@ def _add_perf_options(p: argparse.ArgumentParser) -> None:
                    help="temporal mask smoothing 0-0.95 (weight of the previous mask)")
     g.add_argument("--no-crop", action="store_true", help="style moving classes on the whole frame, not their box")
     g.add_argument("--threads", type=_positive_int, help="CPU threads per network (default: all cores)")
+    g.add_argument("--budget", type=float, metavar="FPS",
+                   help="measure this machine at start and pick sizes that hold FPS (overrides --style-size, "
+                   "--seg-every)")
 
 
 def _build_stylizer(args, default_assign=()):
@@ -234,9 +237,12 @@ def _run_engine(engine, *, show_stats: bool, duration: float | None) -> dict:
 
 
 def cmd_run(args) -> int:
+    import cv2
+
     from .engine import Engine, SourceOptions
     from .engine.stats import format_line
     from .look import Look
+    from .stylizer import ClassStylizer
 
     look = Look.from_specs(args.assign or DEMO_LOOK, strength=args.strength, feather=args.feather, hard=args.hard)
     options = SourceOptions(width=args.width, height=args.height, fps=args.fps, mjpg=args.mjpg,
@@ -251,7 +257,25 @@ def cmd_run(args) -> int:
         source.open()  # a missing camera is reported before any model loads
     except SourceLost as e:
         raise InputError(str(e)) from None
-    engine = Engine(config, look, source=source)
+    stylizer = None
+    if args.budget:
+        from dataclasses import replace
+
+        from .engine.budget import choose
+        from .segment import create_segmenter
+        from .style.catalog import StyleCache
+
+        stylizer = ClassStylizer(create_segmenter(config.segmenter, **config.segmenter_options), look)
+        sample = source.read()
+        if sample is None:
+            raise InputError(f"{source.name} gave no frames")
+        if config.output_size:
+            sample = cv2.resize(sample, config.output_size, interpolation=cv2.INTER_AREA)
+        perf, report = choose(stylizer, sample, look, args.budget, config.perf, config.segmenter)
+        print(report, flush=True)
+        stylizer.styles = StyleCache(max_side=perf.style_size)
+        config = replace(config, perf=perf)
+    engine = Engine(config, look, source=source, stylizer=stylizer)
     outputs, defaulted = _outputs(args, engine)
     engine.outputs.extend(outputs)
     try:
@@ -321,6 +345,21 @@ def cmd_demo(args) -> int:
     print(f"{stats['fps']:.1f} fps, capture-to-output latency p50 {lat['p50']:.0f} ms / p95 {lat['p95']:.0f} ms "
           f"(every frame kept; segment {stats['stages_ms']['segment']:.0f} ms and style "
           f"{stats['stages_ms']['style']:.0f} ms in parallel)")
+    return 0
+
+
+# -- bench -----------------------------------------------------------------------------------
+def cmd_bench(args) -> int:
+    import json
+
+    from .bench import run
+
+    results = run(args)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    if args.output:
+        args.output.write_text(json.dumps(results, indent=2))
+        print(f"wrote {args.output}")
     return 0
 
 
@@ -467,6 +506,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="look (default background=starry-blue)")
     d.add_argument("--style-size", type=_positive_int, metavar="PX", help="longest side for neural styles")
     d.set_defaults(func=cmd_demo)
+
+    from .bench import SCENARIOS
+
+    b = sub.add_parser("bench", help="measure fps, latency, CPU and quality of the standard scenarios",
+                       description="Runs each scenario through the real engine and prints medians and same-run "
+                       "ratios. bg720: person segmenter, background styled, 1280x720 at 30 fps. person720: the "
+                       "person styled, background untouched. cityscapes: the paper's setting, car and road styled.")
+    b.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS), metavar="NAME",
+                   help=f"which scenarios ({', '.join(SCENARIOS)}; default all)")
+    b.add_argument("--seconds", type=float, default=20.0, help="measured seconds per live scenario (default 20)")
+    b.add_argument("--clip", help="video to use instead of the built-in clip (scaled to 1280x720)")
+    b.add_argument("--cityscapes-frame", type=str, metavar="PNG", help="a 1024x2048 Cityscapes frame")
+    b.add_argument("--compare-naive", action="store_true",
+                   help="also time the paper's method run naively (DABNet + TransformerNet, torch eager, full size)")
+    b.add_argument("--naive-frames", type=_positive_int, default=1, help="frames for the naive baseline (default 1)")
+    b.add_argument("--person-style-size", type=_positive_int, default=480, help="style size for person720")
+    b.add_argument("--json", action="store_true", help="print the results as one JSON document")
+    b.add_argument("-o", "--output", type=Path, metavar="JSON", help="also write the results to a file")
+    b.set_defaults(func=cmd_bench)
 
     st = sub.add_parser("styles", help="list the styles or draw a contact sheet of them")
     ss = st.add_subparsers(dest="styles_command", metavar="ACTION", required=True)

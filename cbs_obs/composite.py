@@ -24,12 +24,12 @@ def class_mask(probs: ClassProbs, assignments: list[Assignment], size: tuple[int
         # Blur at the small size: same edge width in output pixels, a fraction of the cost.
         sigma = options.feather * small.shape[1] / size[1]
         small = cv2.GaussianBlur(small, (0, 0), max(sigma, 0.3))
+    c = options.cutoff
+    if c > 0:  # at the small size: cheap, and bilinear upscaling keeps exact zeros exact
+        small = np.where(small < c, np.float32(0), np.where(small > 1 - c, np.float32(1), small))
     mask = cv2.resize(small, (size[1], size[0]), interpolation=cv2.INTER_LINEAR) if small.shape != size else small
     if options.hard and options.feather == 0:
         mask = (mask >= 0.5).astype(np.float32)  # hard at output resolution, with smooth (not blocky) contours
-    c = options.cutoff
-    if c > 0:
-        mask = np.where(mask < c, 0.0, np.where(mask > 1.0 - c, 1.0, mask)).astype(np.float32)
     if strength != 1.0:
         mask = mask * np.float32(strength)
     return np.ascontiguousarray(mask, dtype=np.float32)

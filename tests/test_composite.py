@@ -45,7 +45,7 @@ def test_unassigned_pixels_are_bit_exact_soft_masks(frame):
     res = run(frame, look)
     total = sum(res.masks.values())
     untouched = total == 0
-    assert untouched.mean() > 0.3  # road and building bands
+    assert untouched.mean() > 0.2  # most of the road and building bands
     np.testing.assert_array_equal(res.frame[untouched], frame[untouched])
     sure_car = res.masks["color:red"] == 1.0
     assert sure_car.any() and (res.frame[sure_car] == [0, 0, 255]).all()

@@ -56,7 +56,7 @@ class Engine:
         if look is not None:
             self.stylizer.set_look(look)
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="worker")
-        self.renderer = Renderer(self.stylizer, config.perf, self._pool, config.segmenter)
+        self.renderer: Renderer | None = None  # made at start, once the source says whether it is live
         self.source: Source | None = source  # given directly (tests, embedding) or opened from config.source
         self._frames: LatestSlot[Frame] = LatestSlot()
         self._processed: LatestSlot[Processed] = LatestSlot()
@@ -108,6 +108,8 @@ class Engine:
                 out.close()
             self.source.close()
             raise
+        self.renderer = Renderer(self.stylizer, self.config.perf, self._pool, self.config.segmenter,
+                                 realtime=self.source.realtime)
         self.stats.source_state = "ok"
         for name, fn in (("capture", self._capture_loop), ("process", self._process_loop),
                          ("output", self._output_loop)):
@@ -153,7 +155,8 @@ class Engine:
         for t in self._threads:
             t.join(timeout=5)
         self._pool.shutdown(wait=True, cancel_futures=True)
-        self.renderer.close()
+        if self.renderer is not None:
+            self.renderer.close()
         for out in self.outputs:
             try:
                 out.close()

@@ -34,16 +34,16 @@ class BackgroundPlate:
         self._thread: threading.Thread | None = None
         self.restyles = 0
         self.last_restyle_s = 0.0
-        self.changed_at: float | None = None  # monotonic time of the newest change not yet shown styled
-        self.change_to_styled_s: list[float] = []
+        self._pending: list[tuple[int, float]] = []  # (plate version, monotonic time) of changes not yet styled
+        self.change_to_styled_s: list[float] = []  # change noticed -> styled plate ready, per change
 
     # -- per frame (hot path) -------------------------------------------------------------------
     def update(self, frame: np.ndarray, background: np.ndarray) -> bool:
-        """Fold a frame into the plate. ``background``: P(background) at frame size. True if it changed."""
+        """Fold a frame into the plate. ``background``: P(background) at any (small) size. True if changed."""
         h, w = frame.shape[:2]
         sw, sh = max(4, w // self.scale), max(4, h // self.scale)
         small = cv2.resize(frame, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.int16)
-        sure_small = cv2.resize(background, (sw, sh), interpolation=cv2.INTER_AREA) > 0.97
+        sure_small = cv2.resize(background, (sw, sh), interpolation=cv2.INTER_LINEAR) > 0.97
         with self._cond:
             if self.plate is None or self.plate.shape != frame.shape:
                 self.plate, self.plate_small = frame.copy(), small
@@ -53,7 +53,7 @@ class BackgroundPlate:
             changed = np.count_nonzero(diff & sure_small)
             if changed <= self.fraction * max(1, np.count_nonzero(sure_small)):
                 return False
-            sure = background > 0.97
+            sure = cv2.resize(background, (w, h), interpolation=cv2.INTER_LINEAR) > 0.97
             np.copyto(self.plate, frame, where=sure[..., None])
             self.plate_small[sure_small] = small[sure_small]
             self._changed()
@@ -61,8 +61,7 @@ class BackgroundPlate:
 
     def _changed(self) -> None:
         self.version += 1
-        if self.changed_at is None:
-            self.changed_at = time.monotonic()
+        self._pending.append((self.version, time.monotonic()))
         self._cond.notify_all()
 
     def styled(self, spec: str) -> np.ndarray | None:
@@ -99,7 +98,6 @@ class BackgroundPlate:
                 if self._stop:
                     return
                 version, plate, todo = self.version, self.plate.copy(), self._todo()
-                changed_at = self.changed_at
             for spec in todo:
                 t0 = time.perf_counter()
                 try:
@@ -114,9 +112,9 @@ class BackgroundPlate:
                     self.restyles += 1
                     self.last_restyle_s = time.perf_counter() - t0
             with self._cond:
-                if changed_at is not None and self.changed_at == changed_at and self.version == version:
-                    self.change_to_styled_s.append(time.monotonic() - changed_at)
-                    self.changed_at = None
+                now = time.monotonic()
+                self.change_to_styled_s += [now - t for v, t in self._pending if v <= version]
+                self._pending = [(v, t) for v, t in self._pending if v > version]
 
     def _style(self, spec: str, plate: np.ndarray) -> np.ndarray:
         return self.styles.get(spec).apply(plate)

@@ -8,6 +8,8 @@
 """
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,6 +23,8 @@ from ..look import Look
 from ..segment.base import ClassProbs
 from ..stylizer import ClassStylizer
 from .plate import BackgroundPlate
+
+log = logging.getLogger(__name__)
 
 STATIC_CLASSES = {
     "person": {"background"},
@@ -36,7 +40,10 @@ class PerfSettings:
     ``style_size``: longest side for styling moving classes (None: output size).
     ``seg_every``: run segmentation every N frames. ``similar_skip``: mean absolute pixel change
     (0-255) below which a frame reuses the previous result. ``smoothing``: 0-0.95, weight of the
-    previous mask (less flicker, slower edges). ``crop``: style moving classes only in their box."""
+    previous mask (less flicker, slower edges). ``crop``: style moving classes only in their box.
+    ``moving``: ``sync`` styles moving classes of every frame before it is shown; ``async`` (live
+    sources only) styles them in a thread of their own and shows the newest styled box on each frame,
+    so the frame rate follows the camera while the style refreshes as fast as the CPU allows."""
 
     style_size: int | None = 640
     plate: str = "auto"
@@ -45,8 +52,11 @@ class PerfSettings:
     similar_skip: float = 0.0
     smoothing: float = 0.0
     crop: bool = True
+    moving: str = "async"
 
     def __post_init__(self):
+        if self.moving not in ("sync", "async"):
+            raise SettingsError(f"moving must be sync or async, got {self.moving!r}")
         if self.plate not in ("auto", "on", "off"):
             raise SettingsError(f"plate must be auto, on or off, got {self.plate!r}")
         if self.seg_every < 1:
@@ -74,10 +84,62 @@ def box_of(mask: np.ndarray, size: tuple[int, int], margin: float = 0.08,
             max(0, int(xs.min() * fx) - mx), min(w, int((xs.max() + 1) * fx) + mx))
 
 
+class AsyncStyler:
+    """Styles the newest frame's boxes in its own thread; the frame loop only picks up results."""
+
+    def __init__(self, style_fn):
+        self.style_fn = style_fn
+        self._cond = threading.Condition()
+        self._request = None
+        self._results: dict[str, tuple[tuple[int, int, int, int] | None, np.ndarray, tuple[int, int]]] = {}
+        self._stop = False
+        self._thread = threading.Thread(target=self._loop, name="moving-style", daemon=True)
+        self._thread.start()
+        self.styled_frames = 0
+
+    def submit(self, pixels: np.ndarray, jobs: dict[str, tuple[int, int, int, int] | None]) -> None:
+        with self._cond:
+            self._request = (pixels, jobs)
+            self._cond.notify_all()
+
+    def latest(self, spec: str, shape: tuple[int, int]):
+        with self._cond:
+            r = self._results.get(spec)
+        return r if r is not None and r[2] == shape else None
+
+    def put(self, spec: str, box, styled: np.ndarray, shape: tuple[int, int]) -> None:
+        with self._cond:
+            self._results[spec] = (box, styled, shape)
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while self._request is None and not self._stop:
+                    self._cond.wait(0.5)
+                if self._stop:
+                    return
+                (pixels, jobs), self._request = self._request, None
+            for spec, box in jobs.items():
+                try:
+                    styled = self.style_fn(spec, pixels, box)
+                except Exception as e:  # logged once per failure; the frame loop falls back to sync styling
+                    log.warning("styling %s failed: %s", spec, e)
+                    continue
+                self.put(spec, box, styled, pixels.shape[:2])
+            self.styled_frames += 1
+
+    def close(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        self._thread.join(timeout=5)
+
+
 class Renderer:
     def __init__(self, stylizer: ClassStylizer, settings: PerfSettings, pool: ThreadPoolExecutor,
-                 segmenter_name: str = "person"):
+                 segmenter_name: str = "person", realtime: bool = True):
         self.stylizer, self.settings, self.pool = stylizer, settings, pool
+        self.async_styler = AsyncStyler(self._style_box) if settings.moving == "async" and realtime else None
         use_plate = settings.plate == "on" or (settings.plate == "auto" and segmenter_name == "person")
         self.static = STATIC_CLASSES.get(segmenter_name, set()) if use_plate else set()
         self.plate = BackgroundPlate(max_side=settings.plate_size) if self.static else None
@@ -94,20 +156,42 @@ class Renderer:
             probs = ClassProbs(a * prev.probs + (1 - a) * probs.probs, probs.classes)
         return probs
 
+    def _box_for(self, spec: str, shape: tuple[int, int]) -> tuple[int, int, int, int] | None:
+        """Last frame's box for ``spec`` when cropping pays off, else None (style the whole frame)."""
+        box = self._boxes.get(spec) if self.settings.crop else None
+        if box is None or (box[1] - box[0]) * (box[3] - box[2]) > 0.6 * shape[0] * shape[1]:
+            return None
+        return box
+
+    def _style_box(self, spec: str, pixels: np.ndarray, box) -> np.ndarray:
+        style = self.stylizer.styles.get(spec)
+        if box is None:
+            return style.apply(pixels)
+        y0, y1, x0, x1 = box
+        return style.apply(np.ascontiguousarray(pixels[y0:y1, x0:x1]))
+
+    @staticmethod
+    def _paste(pixels: np.ndarray, box, styled: np.ndarray) -> np.ndarray:
+        if box is None:
+            return styled
+        y0, y1, x0, x1 = box
+        canvas = pixels.copy()
+        canvas[y0:y1, x0:x1] = styled
+        return canvas
+
     def _style_moving(self, pixels: np.ndarray, specs: list[str]) -> dict[str, np.ndarray]:
-        """Styles for moving classes, inside last frame's box when cropping pays off."""
+        """Styles for moving classes, inside last frame's box; from the async styler when it runs."""
         out = {}
-        h, w = pixels.shape[:2]
-        for spec in specs:
-            style = self.stylizer.styles.get(spec)
-            box = self._boxes.get(spec) if self.settings.crop else None
-            if box is None or (box[1] - box[0]) * (box[3] - box[2]) > 0.6 * h * w:
-                out[spec] = style.apply(pixels)
-                continue
-            y0, y1, x0, x1 = box
-            canvas = pixels.copy()
-            canvas[y0:y1, x0:x1] = style.apply(np.ascontiguousarray(pixels[y0:y1, x0:x1]))
-            out[spec] = canvas
+        shape = pixels.shape[:2]
+        jobs = {spec: self._box_for(spec, shape) for spec in specs}
+        if self.async_styler is not None and specs:
+            self.async_styler.submit(pixels, jobs)
+        for spec, box in jobs.items():
+            ready = self.async_styler.latest(spec, shape) if self.async_styler is not None else None
+            if ready is None:  # sync mode, or the first frame of a new look
+                out[spec] = self._paste(pixels, box, self._style_box(spec, pixels, box))
+            else:
+                out[spec] = self._paste(pixels, ready[0], ready[1])
         return out
 
     def render(self, pixels: np.ndarray, look: Look) -> tuple[np.ndarray, dict[str, float]]:
@@ -139,8 +223,7 @@ class Renderer:
         if self.plate is not None:
             self.plate.forget_unused(set(static_specs))
             if static_specs:
-                background = probs.mask(sorted(self.static & set(probs.classes)), pixels.shape[:2])
-                self.plate.update(pixels, background)
+                self.plate.update(pixels, probs.mask(sorted(self.static & set(probs.classes))))
             for spec in static_specs:
                 plate = self.plate.styled(spec)
                 if plate is None:  # first frame of a new look: style this frame once, the plate follows
@@ -155,6 +238,8 @@ class Renderer:
     def close(self) -> None:
         if self.plate is not None:
             self.plate.close()
+        if self.async_styler is not None:
+            self.async_styler.close()
 
 
 def _timed(fn, *args):

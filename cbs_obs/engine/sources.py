@@ -228,3 +228,24 @@ class Pacer:
             time.sleep(delay)
         elif delay < -1.0:  # fell far behind (machine stalled): restart the clock instead of bursting
             self.next = time.monotonic()
+
+
+class FramesSource(Source):
+    """Frames already in memory, played at ``fps`` and looped (benchmarks and tests)."""
+
+    def __init__(self, frames: list[np.ndarray], fps: float = 30.0, *, loop: bool = True, pace: bool = True,
+                 name: str = "frames"):
+        if not frames:
+            raise InputError("FramesSource needs at least one frame")
+        self.frames, self.fps, self.loop, self.name = frames, fps, loop, name
+        self.realtime = self.needs_pacing = pace
+        self.i = 0
+
+    def read(self) -> np.ndarray | None:
+        if self.i >= len(self.frames):
+            if not self.loop:
+                return None
+            self.i = 0
+        frame = self.frames[self.i]
+        self.i += 1
+        return frame

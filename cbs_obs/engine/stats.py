@@ -25,6 +25,10 @@ class Stats:
         self.last_error = ""
         self.started = time.monotonic()
 
+    def reset(self) -> None:
+        """Forget everything so far (benchmarks measure the steady state, after warm-up)."""
+        self.__init__(self.window)
+
     def stage(self, name: str, seconds: float) -> None:
         with self._lock:
             self.stages.setdefault(name, deque(maxlen=self.window)).append(seconds)

@@ -1,0 +1,266 @@
+"""``cbs-obs bench``: the figures behind BENCHMARKS.md, measured in one run on this machine.
+
+Every figure is a median over the run, and speed-ups are ratios against a baseline measured in
+the same run (machines here drift 15-35% between runs, so absolute numbers travel badly).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import torch
+
+from .engine import Engine, EngineConfig, PerfSettings
+from .engine.sources import FramesSource
+from .look import Look
+from .quality import psnr, ssim
+from .segment import create_segmenter
+from .stylizer import ClassStylizer
+from .video import frames as video_frames
+from .video import open_video
+
+log = logging.getLogger(__name__)
+SCENARIOS = ("bg720", "person720", "cityscapes")
+PAPER_FPS = 16.0  # the paper: 1024x2048 on a P100
+
+
+@dataclass
+class Capture:
+    """Output that counts frames and keeps the pixels of chosen source frames."""
+
+    keep: set[int] = field(default_factory=set)
+    period: int = 1
+    name: str = "bench"
+    kept: dict[int, np.ndarray] = field(default_factory=dict)
+    log: list[tuple[float, int]] = field(default_factory=list)  # (output time, source index)
+
+    def start(self, w, h, fps):
+        pass
+
+    def send(self, frame, pixels):
+        i = frame.index % self.period
+        self.log.append((time.monotonic(), frame.index))
+        if i in self.keep and i not in self.kept and frame.index >= self.period:  # second loop on
+            self.kept[i] = pixels
+
+    def close(self):
+        pass
+
+
+def clip_frames(path: str | None, size: tuple[int, int]) -> tuple[list[np.ndarray], str]:
+    from .engine.sources import demo_clip_path
+
+    src = path or str(demo_clip_path())
+    cap, _, _ = open_video(src)
+    out = [cv2.resize(f, size, interpolation=cv2.INTER_CUBIC) for f in video_frames(cap)]
+    cap.release()
+    return out, os.path.basename(src)
+
+
+def _cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def run_live(frames, look, perf, *, seconds: float, fps: float = 30.0, segmenter: str = "person",
+             keep=(), seg_options=None, on_frame=None) -> tuple[dict, Capture]:
+    """Play frames in real time through the engine; returns stats with CPU use and the capture."""
+    cap = Capture(keep=set(keep), period=len(frames))
+    engine = Engine(EngineConfig(source="bench", segmenter=segmenter, segmenter_options=seg_options or {},
+                                 perf=perf), look, [cap], source=FramesSource(frames, fps, name="bench clip"))
+    engine.start()
+    warm = time.monotonic() + min(3.0, seconds / 4)  # first frames include model warm-up and the first plate
+    while time.monotonic() < warm:
+        time.sleep(0.05)
+    engine.stats.reset()  # measure steady state only
+    styler = engine.renderer.async_styler
+    styled0 = styler.styled_frames if styler else 0
+    cpu0, t0 = _cpu_seconds(), time.monotonic()
+    end = t0 + seconds
+    while time.monotonic() < end and not engine.wait(0.1):
+        if on_frame:
+            on_frame(engine)
+    elapsed = time.monotonic() - t0
+    cpu = (_cpu_seconds() - cpu0) / elapsed
+    stats = engine.stats.snapshot()
+    if styler is not None and styler.styled_frames > styled0:
+        stats["moving_style_refresh_hz"] = round((styler.styled_frames - styled0) / elapsed, 1)
+    plate = engine.renderer.plate
+    engine.stop()
+    stats["cpu_percent_of_one_core"] = round(100 * cpu, 1)
+    if plate is not None:
+        stats["plate_restyles"] = plate.restyles
+        stats["plate_restyle_ms"] = round(plate.last_restyle_s * 1000, 1)
+    return stats, cap
+
+
+def quality(stylizer_ref: ClassStylizer, frames, kept: dict[int, np.ndarray]) -> dict:
+    """Engine output vs styling every frame at full resolution (the reference)."""
+    ps, ss, ps_bg = [], [], []
+    for i, got in sorted(kept.items()):
+        ref = stylizer_ref.process(frames[i])
+        ps.append(psnr(got, ref.frame))
+        ss.append(ssim(got, ref.frame))
+        bg = sum(ref.masks.values()) > 0.99
+        if bg.any():
+            ps_bg.append(psnr(got[bg], ref.frame[bg]))
+    return {"frames_compared": len(ps), "psnr_db": round(float(np.median(ps)), 2),
+            "ssim": round(float(np.median(ss)), 4), "psnr_background_db": round(float(np.median(ps_bg)), 2)}
+
+
+def room_change(frames, look, perf, *, change_after: float = 3.0, seconds: float = 8.0) -> dict:
+    """Brighten the room (a light switched on) and time how long until the output's background shows it."""
+    lit = [cv2.convertScaleAbs(f, alpha=1.0, beta=40) for f in frames]
+    switch = {"frames": frames}
+
+    class Switching(FramesSource):
+        def read(self):
+            self.frames = switch["frames"]
+            return super().read()
+
+    cap = Capture(period=len(frames))
+    engine = Engine(EngineConfig(source="bench", perf=perf), look, [cap],
+                    source=Switching(frames, 30.0, name="room change"))
+    seen: list[tuple[float, float]] = []  # (time, mean abs change of output vs before, in sure background)
+    ref_out: dict[str, np.ndarray] = {}
+
+    class Watch:
+        name = "watch"
+
+        def start(self, *a):
+            pass
+
+        def send(self, frame, pixels):
+            small = cv2.resize(pixels, (160, 90), interpolation=cv2.INTER_AREA).astype(np.int16)
+            if switch["frames"] is frames:  # until the light goes on: remember the latest output
+                if time.monotonic() > t_start + change_after - 0.5:
+                    probs = engine.renderer._probs
+                    bg = cv2.resize(probs.mask(["background"]), (160, 90)) > 0.97
+                    ref_out["bg"] = cv2.erode(bg.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+                    ref_out["before"] = small
+                return
+            if ref_out["bg"].any():
+                diff = np.abs(small - ref_out["before"])[ref_out["bg"]]
+                seen.append((time.monotonic(), float(diff.mean())))
+
+        def close(self):
+            pass
+
+    engine.outputs.append(Watch())
+    t_start = time.monotonic()
+    engine.start()
+    while time.monotonic() < t_start + change_after:
+        time.sleep(0.02)
+    t_change = time.monotonic()
+    switch["frames"] = lit
+    while time.monotonic() < t_change + seconds:
+        time.sleep(0.05)
+    plate = engine.renderer.plate
+    engine.stop()
+    # the lit room is +40 everywhere; the styled background moves by roughly that once restyled
+    shown = next((t for t, d in seen if t >= t_change and d > 12), None)
+    return {"change_to_styled_output_ms": None if shown is None else round((shown - t_change) * 1000),
+            "plate_change_to_styled_ms": [round(s * 1000) for s in (plate.change_to_styled_s if plate else [])][-3:]}
+
+
+def naive_paper_method(frame: np.ndarray, n: int) -> float:
+    """DABNet + one TransformerNet per style, torch eager, full size, sequential: seconds per frame."""
+    from .segment.cityscapes import MEAN_BGR, CityscapesSegmenter
+    from .style.johnson import TransformerNet
+
+    seg = CityscapesSegmenter(backend="torch")
+    nets = [TransformerNet().eval(), TransformerNet().eval()]  # car and road styles; timing needs no weights
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            x = frame.astype(np.float32) - MEAN_BGR
+            x = torch.from_numpy(np.ascontiguousarray(x[:, :, ::-1])).permute(2, 0, 1)[None]
+            labels = seg.net.forward_full(x)[0].argmax(0).numpy()
+            rgb = torch.from_numpy(np.ascontiguousarray(frame[:, :, ::-1])).permute(2, 0, 1)[None].float()
+            out = frame.astype(np.float32)
+            for net, cls in zip(nets, (13, 0), strict=True):  # car, road
+                styled = net(rgb)[0].clamp(0, 255).permute(1, 2, 0).numpy()[:, :, ::-1]
+                m = (labels == cls)[..., None]
+                out = m * styled + (1 - m) * out
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def scenario_bg720(args) -> dict:
+    frames, name = clip_frames(args.clip, (1280, 720))
+    look = Look.from_specs(["background=starry-blue"])
+    keep = list(range(0, len(frames), max(1, len(frames) // 6)))[:6]
+    stats, cap = run_live(frames, look, PerfSettings(), seconds=args.seconds, keep=keep)
+    ref = ClassStylizer(create_segmenter("person"), look, style_size=None)
+    result = {"clip": name, "output_size": "1280x720", "look": "background=starry-blue", **_live_figures(stats)}
+    result["quality_vs_full_res_every_frame"] = quality(ref, frames, cap.kept)
+    # the same comparison for the plain path at 640 px (what styling every frame costs to keep 30 fps)
+    plain = ClassStylizer(ref.segmenter, look, style_size=640)
+    result["quality_plain_640_every_frame"] = quality(ref, frames, {i: plain.process(frames[i]).frame
+                                                                     for i in cap.kept})
+    result["room_change"] = room_change(frames, look, PerfSettings())
+    return result
+
+
+def scenario_person720(args) -> dict:
+    frames, name = clip_frames(args.clip, (1280, 720))
+    look = Look.from_specs(["person=candy-pop"])
+    stats, _ = run_live(frames, look, PerfSettings(style_size=args.person_style_size), seconds=args.seconds)
+    return {"clip": name, "output_size": "1280x720", "look": "person=candy-pop", "style_size": args.person_style_size,
+            **_live_figures(stats)}
+
+
+def scenario_cityscapes(args) -> dict:
+    from .imageio import read_image
+
+    frame = read_image(args.cityscapes_frame)
+    look = Look.from_specs(["car=candy-pop", "road=starry-blue"])
+    perf = PerfSettings(style_size=1024, plate="off")
+    seg_options = {"size": (512, 1024)}
+    stats, _ = run_live([frame], look, perf, seconds=args.seconds, fps=30.0, segmenter="cityscapes",
+                        seg_options=seg_options)
+    result = {"frame": os.path.basename(args.cityscapes_frame), "size": "1024x2048",
+              "look": "car=candy-pop road=starry-blue", "seg_size": "512x1024", "style_size": 1024,
+              **_live_figures(stats)}
+    if args.compare_naive:
+        naive_s = naive_paper_method(frame, max(1, args.naive_frames))
+        ours_s = stats["stages_ms"]["process"] / 1000
+        result["naive_s_per_frame"] = round(naive_s, 2)
+        result["ours_s_per_frame"] = round(ours_s, 3)
+        result["speedup_vs_naive"] = round(naive_s / ours_s, 1)
+    result["paper_fps_on_p100"] = PAPER_FPS
+    return result
+
+
+def _live_figures(stats: dict) -> dict:
+    keep = ("fps", "latency_ms", "stages_ms", "dropped", "captured", "output", "errors", "cpu_percent_of_one_core",
+            "plate_restyles", "plate_restyle_ms", "moving_style_refresh_hz")
+    return {k: stats[k] for k in keep if k in stats}
+
+
+RUNNERS = {"bg720": scenario_bg720, "person720": scenario_person720, "cityscapes": scenario_cityscapes}
+
+
+def run(args) -> dict:
+    results = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
+                           "processor": platform.processor() or platform.machine()},
+               "scenarios": {}}
+    for name in args.scenarios:
+        if name == "cityscapes" and not args.cityscapes_frame:
+            results["scenarios"][name] = {"skipped": "no --cityscapes-frame given "
+                                          "(e.g. ../shared/data/cityscapes_frame.png)"}
+            continue
+        print(f"== {name} ...", flush=True)
+        t0 = time.perf_counter()
+        results["scenarios"][name] = RUNNERS[name](args)
+        results["scenarios"][name]["bench_seconds"] = round(time.perf_counter() - t0, 1)
+        if not args.json:
+            print(json.dumps(results["scenarios"][name], indent=2), flush=True)
+    return results

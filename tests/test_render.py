@@ -1,0 +1,176 @@
+"""The speed knobs keep their promises: plate, boxes, mask reuse, smoothing, skipping, async styling."""
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from cbs_obs.engine.plate import BackgroundPlate
+from cbs_obs.engine.render import PerfSettings, Renderer, box_of
+from cbs_obs.errors import SettingsError
+from cbs_obs.look import Look
+from cbs_obs.segment.base import ClassProbs
+from cbs_obs.stylizer import ClassStylizer
+from tests.test_cli import CLI
+
+H, W = 90, 160
+
+
+class BoxSegmenter:
+    """'person' is a rectangle that can move; everything else is background."""
+
+    name, classes = "person", ("background", "person")
+
+    def __init__(self):
+        self.x, self.calls = 40, 0
+
+    def segment(self, frame):
+        self.calls += 1
+        p = np.zeros((18, 32), np.float32)
+        x = self.x * 32 // W
+        p[4:16, x : x + 8] = 1.0
+        return ClassProbs(np.stack([1 - p, p]), self.classes)
+
+
+def room(seed=0):
+    rng = np.random.default_rng(seed)
+    return np.ascontiguousarray(np.kron(rng.integers(0, 255, (9, 16, 3)), np.ones((10, 10, 1))).astype(np.uint8))
+
+
+def make(settings: PerfSettings, look: str, realtime=False):
+    seg = BoxSegmenter()
+    stylizer = ClassStylizer(seg, Look.from_specs([look]), style_size=settings.style_size)
+    return Renderer(stylizer, settings, ThreadPoolExecutor(2), "person", realtime=realtime), seg, stylizer
+
+
+def wait_for(pred, timeout=20):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_plate_styles_the_room_at_full_resolution_and_only_when_it_changes():
+    r, seg, st = make(PerfSettings(plate="on"), "background=starry-blue")
+    frame = room()
+    r.render(frame, st.look)
+    assert wait_for(lambda: r.plate.restyles >= 1)
+    out, _ = r.render(frame, st.look)
+    from cbs_obs.style.catalog import create
+
+    expected = create("starry-blue").apply(frame)
+    bg = np.ones((H, W), bool)
+    bg[20:80, 30:90] = False  # around the person box
+    assert np.abs(out[bg].astype(int) - expected[bg]).mean() < 1.0
+    for _ in range(10):  # a still room: no more restyling
+        r.render(frame, st.look)
+    time.sleep(0.3)
+    assert r.plate.restyles == 1 and r.plate.version == 1
+    lit = np.clip(frame.astype(int) + 50, 0, 255).astype(np.uint8)  # the light goes on
+    r.render(lit, st.look)
+    assert r.plate.version == 2 and wait_for(lambda: r.plate.restyles >= 2)
+    assert r.plate.change_to_styled_s and r.plate.change_to_styled_s[-1] < 20
+    r.close()
+
+
+def test_plate_keeps_what_is_behind_the_person():
+    plate = BackgroundPlate()
+    frame = room()
+    bg = np.ones((H, W), np.float32)
+    bg[:, 60:100] = 0  # a person stands there
+    plate.update(frame, bg)
+    moved = frame.copy()
+    moved[:, 60:100] = 0  # person pixels are not background: they must not enter the plate
+    moved[:, :40] = 255  # a real change in the background
+    assert plate.update(moved, bg)
+    assert (plate.plate[:, 60:100] == frame[:, 60:100]).all()
+    assert (plate.plate[:, :35] == 255).all()
+
+
+def test_moving_classes_are_styled_inside_their_box_only():
+    r, seg, st = make(PerfSettings(plate="off", moving="sync"), "person=color:#ff0000")
+    frame = room()
+    r.render(frame, st.look)  # first frame: no box yet (whole frame)
+    calls = []
+    real = st.styles.get("color:#ff0000").apply
+    st.styles.get("color:#ff0000").apply = lambda px: calls.append(px.shape) or real(px)
+    out, _ = r.render(frame, st.look)
+    assert calls and calls[-1][0] < H and calls[-1][1] < W  # only the box was styled
+    person = np.zeros((H, W), bool)
+    person[25:75, 45:75] = True  # inside the (bilinear-edged) mask
+    assert (out[person] == [0, 0, 255]).all()
+
+
+def test_box_of_scales_and_pads():
+    m = np.zeros((18, 32), np.float32)
+    m[4:16, 8:16] = 1
+    assert box_of(m, (90, 160), margin=0) == (20, 80, 40, 80)
+    assert box_of(np.zeros((4, 4), np.float32), (90, 160)) is None
+
+
+def test_seg_every_and_smoothing():
+    r, seg, st = make(PerfSettings(plate="off", seg_every=3, moving="sync"), "person=grey")
+    for _ in range(6):
+        r.render(room(), st.look)
+    assert seg.calls == 2
+    r2, seg2, st2 = make(PerfSettings(plate="off", smoothing=0.5, moving="sync"), "person=grey")
+    r2.render(room(), st2.look)
+    seg2.x = 100  # the person jumps: the smoothed mask is half old, half new
+    r2.render(room(), st2.look)
+    p = r2._probs.probs[1]
+    assert np.isclose(p[8, 8], 0.5) and np.isclose(p[8, 20], 0.5)
+
+
+def test_similar_frames_are_skipped():
+    r, seg, st = make(PerfSettings(plate="off", similar_skip=2.0, moving="sync"), "person=grey")
+    a, _ = r.render(room(), st.look)
+    b, _ = r.render(room(), st.look)
+    assert b is a and seg.calls == 1
+    r.render(room(seed=1), st.look)
+    assert seg.calls == 2
+
+
+def test_async_styling_serves_the_newest_box():
+    r, seg, st = make(PerfSettings(plate="off", moving="async"), "person=color:#00ff00", realtime=True)
+    frame = room()
+    out, _ = r.render(frame, st.look)  # first frame styled in line
+    assert wait_for(lambda: r.async_styler.styled_frames >= 1)
+    out, stages = r.render(frame, st.look)
+    assert (out[30, 50] == [0, 255, 0]).all() and (out[5, 5] == frame[5, 5]).all()
+    r.close()
+
+
+def test_perf_settings_are_validated():
+    with pytest.raises(SettingsError, match="plate"):
+        PerfSettings(plate="maybe")
+    with pytest.raises(SettingsError, match="seg_every"):
+        PerfSettings(seg_every=0)
+    with pytest.raises(SettingsError, match="smoothing"):
+        PerfSettings(smoothing=1.5)
+
+
+def test_budget_picks_smaller_sizes_for_higher_fps():
+    from cbs_obs.engine.budget import choose
+
+    seg = BoxSegmenter()
+    look = Look.from_specs(["person=starry-blue"])
+    st = ClassStylizer(seg, look)
+    frame = np.ascontiguousarray(np.repeat(np.repeat(room(), 4, 0), 4, 1))  # 360x640
+    slow, _ = choose(st, frame, look, 2, PerfSettings(), "person")
+    fast, report = choose(st, frame, look, 60, PerfSettings(), "person")
+    assert slow.style_size >= fast.style_size and "budget 60 fps" in report
+
+
+def test_bench_runs_and_prints_json(person_model, tmp_path):
+    proc = subprocess.run([CLI, "bench", "--scenarios", "person720", "--seconds", "2", "--json",
+                           "-o", str(tmp_path / "b.json")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((tmp_path / "b.json").read_text())
+    s = data["scenarios"]["person720"]
+    assert s["fps"] > 0 and s["latency_ms"]["p50"] > 0 and s["cpu_percent_of_one_core"] > 0
