@@ -81,6 +81,16 @@ def _add_perf_options(p: argparse.ArgumentParser) -> None:
                    "--seg-every)")
 
 
+def _add_obs_options(p: argparse.ArgumentParser, *, flag: bool = True) -> None:
+    g = p.add_argument_group("OBS (obs-websocket 5)")
+    if flag:
+        g.add_argument("--obs", action="store_true",
+                       help="connect to OBS: apply the preset mapped to each program scene")
+    g.add_argument("--obs-host", default="127.0.0.1", help="OBS websocket host (default 127.0.0.1)")
+    g.add_argument("--obs-port", type=int, default=4455, help="OBS websocket port (default 4455)")
+    g.add_argument("--obs-password", help="OBS websocket password (better: the CBS_OBS_OBS_PASSWORD variable)")
+
+
 def _build_stylizer(args, default_assign=()):
     from .look import Look
     from .segment import create_segmenter
@@ -176,36 +186,39 @@ def _engine_config(args, source: str, options):
                         max_frames=args.frames)
 
 
-def _outputs(args, engine):
+def _outputs(args, engine, controller):
     from .outputs import NullOutput
-    from .outputs.mjpeg import MjpegStream
     from .outputs.preview import PreviewWindow
     from .outputs.record import Recorder
     from .outputs.vcam import VirtualCamera
-    from .web import WebServer
 
     outputs = []
-    explicit = args.vcam or args.mjpeg or args.record or args.preview or args.null
+    explicit = args.vcam or args.record or args.preview or args.null
     if args.vcam or not explicit:
         outputs.append(VirtualCamera(device=args.vcam_device, backend=args.vcam_backend))
-    if args.mjpeg or not explicit:
-        outputs.append(MjpegStream(WebServer(args.host, args.port)))
     if args.record:
         outputs.append(Recorder(args.record, realtime=not args.no_pace))
     if args.preview:
-        outputs.append(PreviewWindow(lambda key: _preview_key(engine, key)))
+        outputs.append(PreviewWindow(lambda key: _preview_key(engine, controller, key)))
     if args.null:
         outputs.append(NullOutput())
     return outputs, not explicit
 
 
-def _preview_key(engine, key: str) -> None:
-    from dataclasses import replace
+def _preview_key(engine, controller, key: str) -> None:
+    try:
+        if key == "quit":
+            engine.request_stop()
+        elif key == "toggle":
+            controller.toggle()
+        elif key in ("next", "previous"):
+            controller.cycle(1 if key == "next" else -1)
+    except CbsError as e:
+        log.warning("%s", e)
 
-    if key == "quit":
-        engine.request_stop()
-    elif key == "toggle":
-        engine.set_look(replace(engine.look, enabled=not engine.look.enabled))
+
+def _is_loopback(host: str) -> bool:
+    return host in ("127.0.0.1", "::1", "localhost") or host.startswith("127.")
 
 
 def _run_engine(engine, *, show_stats: bool, duration: float | None) -> dict:
@@ -276,24 +289,55 @@ def cmd_run(args) -> int:
         stylizer.styles = StyleCache(max_side=perf.style_size)
         config = replace(config, perf=perf)
     engine = Engine(config, look, source=source, stylizer=stylizer)
-    outputs, defaulted = _outputs(args, engine)
-    engine.outputs.extend(outputs)
+    from .control import token as tokens
+    from .control.api import ControlApi
+    from .control.controller import Controller
+    from .control.presets import Presets
+    from .outputs.mjpeg import MjpegStream
+    from .web import WebServer
+
+    controller = Controller(engine, Presets())
+    server = WebServer(args.host, args.port)
+    stream = MjpegStream(server, owns_server=False)
+    ControlApi(server, controller, tokens.load_or_create())
+    outputs, defaulted = _outputs(args, engine, controller)
+    engine.outputs.extend([stream, *outputs])
+    if not _is_loopback(args.host):
+        log.warning("listening on %s: the panel and stream are reachable from your network (changes still "
+                    "need the token). Use --host 127.0.0.1 to keep them on this machine.", args.host)
+    server.start()
+    bridge = None
     try:
-        engine.start()
-    except CbsError as e:
-        if not defaulted or "virtual camera" not in str(e):
-            raise
-        log.warning("%s; continuing with the MJPEG stream only", e)
-        engine.outputs = [o for o in engine.outputs if o.name != "virtual camera"]
-        engine.start()
+        try:
+            engine.start()
+        except CbsError as e:
+            if not defaulted or "virtual camera" not in str(e):
+                raise
+            log.warning("%s; continuing with the MJPEG stream only", e)
+            engine.outputs = [o for o in engine.outputs if o.name != "virtual camera"]
+            engine.start()
+    except BaseException:
+        server.close()
+        engine.stop()
+        raise
+    print(f"web panel: {server.url}/  (first time: {server.url}/?token=$(cbs-obs token))", flush=True)
+    print(f"MJPEG stream: {stream.url}  (snapshot: {server.url}/snapshot.jpg)", flush=True)
     for out in engine.outputs:
-        if getattr(out, "url", None):
-            print(f"MJPEG stream: {out.url}  (snapshot: {out.server.url}/snapshot.jpg)", flush=True)
         if out.name == "virtual camera" and getattr(out, "cam", None):
             print(f"virtual camera: {out.cam.device}", flush=True)
     print(f"running {engine.source.name} -> {', '.join(o.name for o in engine.outputs)}; Ctrl-C to stop",
           flush=True)
-    final = _run_engine(engine, show_stats=args.stats, duration=args.duration)
+    if args.obs:
+        from .obs.bridge import ObsBridge, ObsSettings
+
+        bridge = ObsBridge(ObsSettings.from_args(args), controller)
+        bridge.start()
+    try:
+        final = _run_engine(engine, show_stats=args.stats, duration=args.duration)
+    finally:
+        if bridge is not None:
+            bridge.close()
+        server.close()
     print(format_line(final))
     return 0
 
@@ -345,6 +389,25 @@ def cmd_demo(args) -> int:
     print(f"{stats['fps']:.1f} fps, capture-to-output latency p50 {lat['p50']:.0f} ms / p95 {lat['p95']:.0f} ms "
           f"(every frame kept; segment {stats['stages_ms']['segment']:.0f} ms and style "
           f"{stats['stages_ms']['style']:.0f} ms in parallel)")
+    return 0
+
+
+# -- token and OBS -----------------------------------------------------------------------------
+def cmd_token(args) -> int:
+    from .control import token as tokens
+
+    print(tokens.load_or_create(rotate=args.rotate))
+    if args.rotate:
+        print("new token saved; restart cbs-obs run and update the OBS script and panel", file=sys.stderr)
+    return 0
+
+
+def cmd_obs_setup(args) -> int:
+    from .obs.bridge import ObsSettings
+    from .obs.setup import setup_source
+
+    url = args.url or f"http://127.0.0.1:{args.port}/stream.mjpg"
+    print(setup_source(ObsSettings.from_args(args), url, name=args.source_name, scene=args.scene))
     return 0
 
 
@@ -487,12 +550,13 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--vcam", action="store_true", help="publish as a virtual camera (pyvirtualcam)")
     out.add_argument("--vcam-device", help="virtual camera device, e.g. /dev/video10")
     out.add_argument("--vcam-backend", help="pyvirtualcam backend: v4l2loopback, obs, unitycapture")
-    out.add_argument("--mjpeg", action="store_true", help="serve /stream.mjpg and /snapshot.jpg over HTTP")
-    out.add_argument("--host", default="127.0.0.1", help="address for the HTTP server (default 127.0.0.1)")
-    out.add_argument("--port", type=int, default=8765, help="port for the HTTP server (default 8765)")
+    out.add_argument("--host", default="127.0.0.1",
+                     help="address of the web panel, control API and MJPEG stream (default 127.0.0.1)")
+    out.add_argument("--port", type=int, default=8765, help="their port (default 8765)")
     out.add_argument("--record", type=Path, metavar="MP4", help="record the output to a file")
     out.add_argument("--preview", action="store_true", help="show a preview window (q quits)")
     out.add_argument("--null", action="store_true", help="discard frames (benchmarks)")
+    _add_obs_options(r)
     r.add_argument("--stats", action="store_true", help="print fps, latency and stage timings every 2 s")
     r.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     r.add_argument("--frames", type=_positive_int, metavar="N", help="stop after N output frames")
@@ -506,6 +570,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="look (default background=starry-blue)")
     d.add_argument("--style-size", type=_positive_int, metavar="PX", help="longest side for neural styles")
     d.set_defaults(func=cmd_demo)
+
+    t = sub.add_parser("token", help="print the control API token (made on first use, kept with mode 0600)")
+    t.add_argument("--rotate", action="store_true", help="make a new token (the old one stops working)")
+    t.set_defaults(func=cmd_token)
+
+    o = sub.add_parser("obs", help="set up OBS to show the engine's output")
+    os_ = o.add_subparsers(dest="obs_command", metavar="ACTION", required=True)
+    su = os_.add_parser("setup", help="create or update a media source that plays the engine's MJPEG stream",
+                        description="Connects to OBS (obs-websocket 5) and creates, or updates, a media source "
+                        "playing http://127.0.0.1:PORT/stream.mjpg in the current (or given) scene.")
+    _add_obs_options(su, flag=False)
+    su.add_argument("--scene", help="scene to add the source to (default: the current program scene)")
+    su.add_argument("--source-name", default="cbs-obs", help="name of the OBS source (default cbs-obs)")
+    su.add_argument("--port", type=int, default=8765, help="the engine's HTTP port (default 8765)")
+    su.add_argument("--url", help="stream URL, if not the local engine's")
+    su.set_defaults(func=cmd_obs_setup)
 
     from .bench import SCENARIOS
 

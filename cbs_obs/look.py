@@ -82,6 +82,12 @@ class Look:
     enabled: bool = True
 
     def __post_init__(self):
+        if not isinstance(self.assignments, tuple) or not all(isinstance(a, Assignment) for a in self.assignments):
+            raise SettingsError("assignments must be a list of {cls, style, strength} objects")
+        if not isinstance(self.mask, MaskOptions):
+            raise SettingsError("mask must be an object with feather, hard and cutoff")
+        if not isinstance(self.enabled, bool):
+            raise SettingsError(f"enabled must be true or false, got {self.enabled!r}")
         seen = set()
         for a in self.assignments:
             if a.cls in seen:
@@ -116,10 +122,15 @@ class Look:
     def from_dict(cls, data: dict) -> Look:
         if not isinstance(data, dict):
             raise SettingsError("a look must be an object with 'assignments', 'mask' and 'enabled'")
+        unknown = set(data) - {"assignments", "mask", "enabled"}
+        if unknown:
+            raise SettingsError(f"unknown look field(s) {sorted(unknown)}; use assignments, mask, enabled")
+        items, mask = data.get("assignments", []), data.get("mask", {})
+        if not isinstance(items, list) or not all(isinstance(a, dict) for a in items) or not isinstance(mask, dict):
+            raise SettingsError("malformed look: assignments must be a list of objects and mask an object")
         try:
-            items = data.get("assignments", [])
             assignments = tuple(Assignment(**a) for a in items)
-            mask = MaskOptions(**data.get("mask", {}))
+            mask = MaskOptions(**mask)
         except TypeError as e:
             raise SettingsError(f"malformed look: {e}") from None
         return cls(assignments, mask, data.get("enabled", True))

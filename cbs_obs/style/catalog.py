@@ -4,13 +4,17 @@ A spec is ``NAME`` or ``FAMILY:ARG``:
   one of the 26 built-in names (``cbs-obs styles list``), ``blur[:RADIUS]``, ``pixelate[:BLOCK]``,
   ``color[:#RRGGBB|NAME]``, ``image:PATH`` (replace by a picture), ``style-image:PATH`` (any picture
   as a painting style), ``johnson:PATH.pth`` (TransformerNet checkpoint), ``cartoon``, ``sketch``,
-  ``grey``, ``none``.
+  ``grey``, ``none``. ``@NAME`` instead of a path names a file uploaded to the styles folder of the
+  config dir; the control API accepts only that form, so no request can make the engine read
+  files from elsewhere.
 """
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 
+from .. import paths
 from ..errors import SettingsError, UnknownNameError
 from . import filters
 from .base import Style
@@ -33,9 +37,42 @@ def _number(family: str, arg: str, cast):
         raise SettingsError(f"{family}:{arg}: {arg!r} is not a number (e.g. {family}:16)") from None
 
 
+PATH_FAMILIES = ("image", "style-image", "johnson")
+UPLOAD_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,39}$")
+UPLOAD_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".pth")
+
+
+def uploads_dir() -> Path:
+    return paths.config_dir() / "styles"
+
+
+def uploads() -> dict[str, Path]:
+    folder = uploads_dir()
+    if not folder.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in UPLOAD_EXTS and UPLOAD_RE.match(p.stem)}
+
+
+def resolve_upload(name: str) -> Path:
+    if not UPLOAD_RE.match(name):
+        raise SettingsError(f"bad upload name {name!r}: 1-40 letters, digits, '_' or '-'")
+    found = uploads().get(name)
+    if found is None:
+        raise UnknownNameError("upload", name, list(uploads()), "Upload an image first")
+    return found
+
+
+def is_safe_spec(spec: str) -> bool:
+    """True when ``spec`` reads no file outside the uploads folder (what the control API allows)."""
+    family, _, arg = spec.strip().partition(":")
+    return family.lower() not in PATH_FAMILIES or (arg.startswith("@") and bool(UPLOAD_RE.match(arg[1:])))
+
+
 def _path_arg(family: str, arg: str) -> Path:
     if not arg:
-        raise SettingsError(f"{family} needs a file: {family}:PATH")
+        raise SettingsError(f"{family} needs a file: {family}:PATH or {family}:@UPLOADED-NAME")
+    if arg.startswith("@"):
+        return resolve_upload(arg[1:])
     return Path(arg).expanduser()
 
 
