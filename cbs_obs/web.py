@@ -20,12 +20,22 @@ log = logging.getLogger(__name__)
 MAX_BODY = 8 * 1024 * 1024
 
 
+class Headers(dict):
+    """Header names are case-insensitive in HTTP; keys are stored lower-case."""
+
+    def __init__(self, items=()):
+        super().__init__((k.lower(), v) for k, v in items)
+
+    def get(self, key, default=None):
+        return super().get(key.lower(), default)
+
+
 @dataclass
 class Request:
     method: str
     path: str
     query: dict[str, list[str]]
-    headers: dict[str, str]
+    headers: Headers
     body: bytes
     handler: BaseHTTPRequestHandler
     params: dict[str, str] = field(default_factory=dict)
@@ -115,7 +125,7 @@ class WebServer:
                         self.close_connection = True
                         raise HttpError(413, f"request body too large ({length} bytes; limit {server.max_body})")
                     body = self.rfile.read(length) if length else b""
-                    req = Request(self.command, url.path, parse_qs(url.query), dict(self.headers.items()), body,
+                    req = Request(self.command, url.path, parse_qs(url.query), Headers(self.headers.items()), body,
                                   self, params)
                     for check in server.before:
                         check(req)

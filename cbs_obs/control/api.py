@@ -170,13 +170,18 @@ class ControlApi:
         return Response.json({"saved": req.params["name"], "presets": self.ctl.presets.names()}, 201)
 
     def delete_preset(self, req: Request) -> Response:
-        self.ctl.presets.delete(req.params["name"])
+        self.ctl.presets.delete(self._known_preset(req.params["name"]))
         if self.ctl.preset == req.params["name"]:
             self.ctl.preset = None
         return Response.json({"deleted": req.params["name"], "presets": self.ctl.presets.names()})
 
+    def _known_preset(self, name: str) -> str:
+        if name not in self.ctl.presets.names():
+            raise HttpError(404, f"no preset named {name!r}; presets: {', '.join(self.ctl.presets.names()) or 'none'}")
+        return name
+
     def apply_preset(self, req: Request) -> Response:
-        look = self.ctl.apply_preset(req.params["name"])
+        look = self.ctl.apply_preset(self._known_preset(req.params["name"]))
         return Response.json({"preset": req.params["name"], "look": look.to_dict()})
 
     def cycle(self, req: Request) -> Response:
