@@ -105,7 +105,7 @@ def _build_stylizer(args, default_assign=()):
     from .style.catalog import StyleCache
 
     # Check names before any segmentation model loads, so typos fail fast and first.
-    look.check_classes(segmenter_classes(args.segmenter))
+    look.check_classes(segmenter_classes(args.segmenter, getattr(args, 'weights', None)))
     styles = StyleCache(max_side=args.style_size)
     for spec in look.groups():
         styles.get(spec)
@@ -264,7 +264,7 @@ def cmd_run(args) -> int:
     from .engine.sources import SourceLost, open_source
     from .segment import segmenter_classes
 
-    look.check_classes(segmenter_classes(args.segmenter))
+    look.check_classes(segmenter_classes(args.segmenter, getattr(args, 'weights', None)))
     source = open_source(args.source, options)
     try:
         source.open()  # a missing camera is reported before any model loads
@@ -454,7 +454,7 @@ def cmd_styles_sheet(args) -> int:
 def cmd_classes(args) -> int:
     from .segment import segmenter_classes
 
-    print(" ".join(segmenter_classes(args.segmenter)))
+    print(" ".join(segmenter_classes(args.segmenter, getattr(args, 'weights', None))))
     return 0
 
 
@@ -587,6 +587,10 @@ def build_parser() -> argparse.ArgumentParser:
     su.add_argument("--url", help="stream URL, if not the local engine's")
     su.set_defaults(func=cmd_obs_setup)
 
+    from .train.cli import register as register_training
+
+    register_training(sub)
+
     from .bench import SCENARIOS
 
     b = sub.add_parser("bench", help="measure fps, latency, CPU and quality of the standard scenarios",
@@ -611,14 +615,15 @@ def build_parser() -> argparse.ArgumentParser:
     sl = ss.add_parser("list", help="every style name and family")
     sl.set_defaults(func=cmd_styles_list)
     sh = ss.add_parser("sheet", help="render the 26 built-in styles (and the filters) on IMAGE, with names")
-    sh.add_argument("image", type=Path, metavar="IMAGE")
-    sh.add_argument("-o", "--output", type=Path, required=True, metavar="PNG")
+    sh.add_argument("image", type=Path, metavar="IMAGE", help="your own picture to show the styles on")
+    sh.add_argument("-o", "--output", type=Path, required=True, metavar="PNG", help="where to write the sheet")
     sh.add_argument("--tile-width", type=_positive_int, default=320, help="width of each tile (default 320)")
     sh.add_argument("--columns", type=_positive_int, default=6, help="tiles per row (default 6)")
     sh.set_defaults(func=cmd_styles_sheet)
 
     c = sub.add_parser("classes", help="list the class names a segmenter knows")
     c.add_argument("--segmenter", "-s", default="person", help="person or cityscapes")
+    c.add_argument("--weights", type=Path, help="a checkpoint from cbs-obs train seg (it carries its classes)")
     c.set_defaults(func=cmd_classes)
 
     m = sub.add_parser("models", help="list, fetch, verify and locate model weights")
@@ -634,7 +639,7 @@ def build_parser() -> argparse.ArgumentParser:
     mv.add_argument("name", nargs="?", help="one model (default: all)")
     mv.set_defaults(func=cmd_models_verify)
     mp = ms.add_parser("path", help="print the local path of a model's weights")
-    mp.add_argument("name")
+    mp.add_argument("name", help="model name (cbs-obs models list)")
     mp.set_defaults(func=cmd_models_path)
     return p
 

@@ -33,15 +33,35 @@ def one_line_error(proc, *fragments):
     return lines[0]
 
 
-def test_every_command_has_help(capsys):
+def _commands(parser, prefix=()):
+    """Every command path in the parser tree, e.g. ('models', 'fetch')."""
+    import argparse
+
+    yield prefix
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _commands(sub, (*prefix, name))
+
+
+def test_every_command_and_option_has_help(capsys):
+    import argparse
+
     parser = build_parser()
-    commands = [[], ["stylize"], ["demo"], ["styles"], ["styles", "list"], ["styles", "sheet"], ["classes"],
-                ["models"], ["models", "list"], ["models", "fetch"], ["models", "verify"], ["models", "path"]]
+    commands = list(_commands(parser))
+    assert {("run",), ("bench",), ("obs", "setup"), ("train", "style"), ("eval", "seg")} <= set(commands)
     for cmd in commands:
         with pytest.raises(SystemExit) as e:
             parser.parse_args([*cmd, "--help"])
         assert e.value.code == 0
         assert "usage: cbs-obs" in capsys.readouterr().out
+    for cmd in commands:
+        sub = parser
+        for name in cmd:
+            sub = next(a for a in sub._actions if isinstance(a, argparse._SubParsersAction)).choices[name]
+        for action in sub._actions:
+            if not isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
+                assert action.help, f"cbs-obs {' '.join(cmd)} {action.option_strings or action.dest} has no help"
 
 
 def test_stylize_writes_output_mask_and_overlay(person_model, tmp_path):
@@ -132,9 +152,18 @@ def test_styles_list_and_sheet(capsys, tmp_path):
     assert sheet.shape == (6 * (45 + 24), 6 * 80, 3)
 
 
-def test_classes_command(capsys):
+def test_classes_command(capsys, tmp_path):
     assert main(["classes", "-s", "cityscapes"]) == 0
     assert capsys.readouterr().out.split()[:3] == ["road", "sidewalk", "building"]
+    from cbs_obs.segment.dabnet import DABNet
+
+    torch.save({"epoch": 1, "model": DABNet(classes=3).state_dict(), "classes": ["floor", "wall", "grass"]},
+               tmp_path / "mine.pth")
+    assert main(["classes", "-s", "cityscapes", "--weights", str(tmp_path / "mine.pth")]) == 0
+    assert capsys.readouterr().out.split() == ["floor", "wall", "grass"]
+    proc = run_cli("stylize", shared_file("data/cityscapes_frame.png"), "-o", tmp_path / "o.png", "-s", "cityscapes",
+                   "--weights", tmp_path / "mine.pth", "-a", "grass=blur", "--seg-size", "128x256")
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_stylize_video(person_model, tmp_path):

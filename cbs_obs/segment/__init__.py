@@ -21,13 +21,22 @@ def create_segmenter(name: str, *, weights: Path | None = None, **options) -> Se
     raise UnknownNameError("segmenter", name, SEGMENTERS)
 
 
-def segmenter_classes(name: str) -> tuple[str, ...]:
-    """Class names without loading any weights (for validation and help text)."""
+def segmenter_classes(name: str, weights: Path | None = None) -> tuple[str, ...]:
+    """Class names without building the network (for validation and help text).
+
+    A checkpoint written by ``cbs-obs train seg`` carries its own class list.
+    """
     from .. import registry
 
     if name == "person":
         return registry.card("selfie-landscape").classes
     if name == "cityscapes":
+        if weights is not None:
+            from .cityscapes import saved_classes
+
+            saved = saved_classes(Path(weights))
+            if saved:
+                return saved
         return registry.card("dabnet-cityscapes").classes
     raise UnknownNameError("segmenter", name, SEGMENTERS)
 

@@ -37,6 +37,16 @@ def load_dabnet(path: Path, classes: int) -> DABNet:
     return net.eval()
 
 
+def saved_classes(path: Path) -> tuple[str, ...] | None:
+    """Class names stored in a checkpoint by ``cbs-obs train seg`` (official checkpoints have none)."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:
+        return None  # load_dabnet reports unreadable files with the fix
+    names = ckpt.get("classes") if isinstance(ckpt, dict) else None
+    return tuple(str(n) for n in names) if isinstance(names, (list, tuple)) and names else None
+
+
 class CityscapesSegmenter:
     """``size``: processing (H, W); None keeps the frame size. Sizes are rounded to multiples of 8."""
 
@@ -50,9 +60,9 @@ class CityscapesSegmenter:
         if backend not in BACKENDS:
             raise UnknownNameError("backend", backend, BACKENDS)
         c = registry.card(card)
-        self.classes = tuple(classes or c.classes)
         self.device = torch_device()
         path = registry.ensure(card, weights=weights)
+        self.classes = tuple(classes or (saved_classes(path) if weights is not None else None) or c.classes)
         self.net = load_dabnet(path, len(self.classes))
         self.session = None
         if backend == "onnx" and self.device.type == "cpu":
