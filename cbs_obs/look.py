@@ -126,7 +126,8 @@ class Look:
         if unknown:
             raise SettingsError(f"unknown look field(s) {sorted(unknown)}; use assignments, mask, enabled")
         items, mask = data.get("assignments", []), data.get("mask", {})
-        if not isinstance(items, list) or not all(isinstance(a, dict) for a in items) or not isinstance(mask, dict):
+        if not isinstance(items, (list, tuple)) or not all(isinstance(a, dict) for a in items) \
+                or not isinstance(mask, dict):
             raise SettingsError("malformed look: assignments must be a list of objects and mask an object")
         try:
             assignments = tuple(Assignment(**a) for a in items)

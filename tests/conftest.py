@@ -3,6 +3,7 @@ isolated model cache so tests never touch the user's files."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,61 @@ def person_segmenter(person_model):
     from cbs_obs.segment import create_segmenter
 
     return create_segmenter("person")
+
+
+TOKEN = "test-token-" + "x" * 24
+PRESETS = {"Blurred": "background=blur", "Green": "background=color:#00ff00", "Magenta": "background=color:#ff00ff"}
+
+
+class Timeline:
+    """Engine output hook: when did each frame leave, and what colour was its corner?"""
+
+    name = "timeline"
+
+    def __init__(self):
+        self.frames: list[tuple[float, tuple[int, int, int]]] = []
+
+    def start(self, *a):
+        pass
+
+    def send(self, frame, pixels):
+        self.frames.append((time.monotonic(), tuple(int(v) for v in pixels[4, 4])))
+
+    def close(self):
+        pass
+
+
+def start_control_engine(config_dir: Path, presets: dict[str, str]):
+    """A running engine on the demo clip with the control API, MJPEG stream and the given presets."""
+    from cbs_obs.control.api import ControlApi
+    from cbs_obs.control.controller import Controller
+    from cbs_obs.control.presets import Presets
+    from cbs_obs.engine import Engine, EngineConfig, SourceOptions
+    from cbs_obs.look import Look
+    from cbs_obs.outputs.mjpeg import MjpegStream
+    from cbs_obs.web import WebServer
+
+    server = WebServer("127.0.0.1", 0)
+    eng = Engine(EngineConfig(source="demo", source_options=SourceOptions(loop=True)),
+                 Look.from_specs(["background=grey"]))
+    timeline = Timeline()
+    eng.outputs += [MjpegStream(server, owns_server=False), timeline]
+    store = Presets(config_dir / "presets.json")
+    for name, spec in presets.items():
+        store.save(name, Look.from_specs([spec]))
+    ctl = Controller(eng, store)
+    ControlApi(server, ctl, TOKEN)
+    server.start()
+    eng.start()
+    eng.server, eng.controller, eng.timeline = server, ctl, timeline
+    return eng
+
+
+@pytest.fixture(scope="module")
+def live_engine(person_model, tmp_path_factory):
+    eng = start_control_engine(tmp_path_factory.mktemp("cfg"), PRESETS)
+    yield eng
+    eng.stop()
+    eng.server.close()
+
+

@@ -10,31 +10,15 @@ import numpy as np
 import pytest
 import cv2
 
-from cbs_obs.control.api import ControlApi
-from cbs_obs.control.controller import Controller
-from cbs_obs.control.presets import Presets
-from cbs_obs.engine import Engine, EngineConfig, SourceOptions
-from cbs_obs.look import Look
-from cbs_obs.outputs.mjpeg import MjpegStream
-from cbs_obs.web import WebServer
-
-TOKEN = "t" * 32
+from tests.conftest import TOKEN, start_control_engine
 
 
 @pytest.fixture(scope="module")
 def api(person_model, tmp_path_factory):
-    server = WebServer("127.0.0.1", 0)
-    engine = Engine(EngineConfig(source="demo", source_options=SourceOptions(loop=True)),
-                    Look.from_specs(["background=grey"]))
-    stream = MjpegStream(server, owns_server=False)
-    engine.outputs.append(stream)
-    ctl = Controller(engine, Presets(tmp_path_factory.mktemp("cfg") / "presets.json"))
-    ControlApi(server, ctl, TOKEN)
-    server.start()
-    engine.start()
-    yield server.url, engine, ctl
+    engine = start_control_engine(tmp_path_factory.mktemp("cfg"), presets={})
+    yield engine.server.url, engine, engine.controller
     engine.stop()
-    server.close()
+    engine.server.close()
 
 
 def call(url, method="GET", path="/api/state", body=None, token=TOKEN, headers=None, raw=None, ctype=None):
