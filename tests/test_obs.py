@@ -164,7 +164,7 @@ def test_obs_setup_media_source_shows_styled_frames(display, live_engine, tmp_pa
         wait_until(lambda: _corner_is(shot(), (255, 0, 255)), 30, "magenta background in OBS")
         t_obs = time.monotonic() - t0
         first = next(t for t, px in live_engine.timeline.frames if t >= t0 and px[0] > 200 and px[1] < 60)
-        print(f"look change -> first live_engine output frame: {(first - t0) * 1000:.0f} ms; "
+        print(f"look change -> first engine output frame: {(first - t0) * 1000:.0f} ms; "
               f"-> OBS screenshot shows it: {t_obs * 1000:.0f} ms")
     finally:
         o.stop()
