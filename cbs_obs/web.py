@@ -111,6 +111,11 @@ class WebServer:
             def log_message(self, fmt, *args):
                 log.debug("http %s", fmt % args)
 
+            def log_request(self, code="-", size="-"):
+                # the path only: a query string may carry the panel's token
+                path = urlsplit(getattr(self, "path", "")).path
+                log.debug("http %s %s -> %s", getattr(self, "command", "?"), path, code)
+
             def _dispatch(self):
                 url = urlsplit(self.path)
                 fn, params, known = server._match(self.command, url.path)

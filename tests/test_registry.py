@@ -95,3 +95,20 @@ def test_status_detects_corruption(monkeypatch, tmp_path):
 def test_packaged_models_verify():
     for name in ("multistyle26", "arbitrary-predict", "arbitrary-transform"):
         assert registry.status(name)[0] == "ok"
+
+
+def test_corrupted_cached_model_is_caught_on_load_with_the_fix(monkeypatch, tmp_path, person_model):
+    import shutil
+
+    from cbs_obs.segment import create_segmenter
+
+    monkeypatch.setenv("CBS_OBS_CACHE", str(tmp_path))
+    c = registry.card("selfie-landscape")
+    c.cached_path.parent.mkdir(parents=True)
+    shutil.copyfile(person_model, c.cached_path)
+    assert create_segmenter("person").classes == ("background", "person")
+    data = bytearray(c.cached_path.read_bytes())
+    data[5000] ^= 0xFF  # one flipped byte inside the weights
+    c.cached_path.write_bytes(bytes(data))
+    with pytest.raises(ChecksumError, match="cbs-obs models fetch selfie-landscape --force"):
+        create_segmenter("person")

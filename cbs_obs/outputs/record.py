@@ -22,8 +22,9 @@ MIN_FREE_BYTES = 64 * 1024 * 1024
 class Recorder:
     name = "recording"
 
-    def __init__(self, path: Path | str, *, realtime: bool = True):
+    def __init__(self, path: Path | str, *, realtime: bool = True, min_free_bytes: int = MIN_FREE_BYTES):
         self.path = Path(path)
+        self.min_free_bytes = min_free_bytes
         self.realtime = realtime
         self.writer = None
         self.fps = 30.0
@@ -42,7 +43,8 @@ class Recorder:
             free = shutil.disk_usage(self.path.parent).free
         except OSError:
             return
-        if free < MIN_FREE_BYTES:
+        if free < self.min_free_bytes:
+            self.close()  # finalize what was recorded so far: it stays playable
             raise CbsError(f"recording stopped: only {free // 2**20} MiB free on the disk holding {self.path}; "
                            "free some space or record elsewhere (streaming goes on)")
 
@@ -62,7 +64,7 @@ class Recorder:
         self.writer.write(pixels)
         self._last = pixels
         self.written += 1
-        if self.written % 300 == 0:
+        if self.written % 30 == 0:
             self._check_space()
 
     def close(self) -> None:
