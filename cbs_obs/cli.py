@@ -8,41 +8,14 @@ import time
 from pathlib import Path
 
 from . import __version__
+from .argtypes import positive_int as _positive_int
+from .argtypes import size_hw as _size
+from .argtypes import size_wh as _wh
 from .errors import CbsError, InputError
 
 log = logging.getLogger("cbs_obs")
 
 DEMO_LOOK = ("background=starry-blue",)
-
-
-def _pair(text: str, example: str) -> tuple[int, int]:
-    try:
-        a, b = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a size; write it like {example}") from None
-    if not (8 <= a <= 8192 and 8 <= b <= 8192):
-        raise argparse.ArgumentTypeError(f"size {text} is out of range (8..8192 per side)")
-    return a, b
-
-
-def _size(text: str) -> tuple[int, int]:
-    """'HxW' -> (H, W), for network processing sizes."""
-    return _pair(text, "512x1024 (height x width)")
-
-
-def _wh(text: str) -> tuple[int, int]:
-    """'WxH' -> (W, H), for video resolutions as people write them."""
-    return _pair(text, "1280x720 (width x height)")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"{text} must be positive")
-    return v
 
 
 # -- stylize ---------------------------------------------------------------------------------

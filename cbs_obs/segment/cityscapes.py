@@ -8,6 +8,7 @@ import torch
 
 from .. import registry
 from ..device import torch_device
+from ..checkpoints import load_torch_file
 from ..download import sha256_of
 from ..onnx_runtime import cache_key, export_session
 from ..errors import ModelError
@@ -19,11 +20,8 @@ MEAN_BGR = np.array([72.3924, 82.90902, 73.158325], np.float32)
 
 
 def load_dabnet(path: Path, classes: int) -> DABNet:
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise ModelError(f"{path} is not a readable torch checkpoint ({type(e).__name__}); "
-                         "fetch it again with: cbs-obs models fetch dabnet-cityscapes --force") from e
+    ckpt = load_torch_file(path, what="DABNet checkpoint",
+                           fix="fetch it again with: cbs-obs models fetch dabnet-cityscapes --force")
     state = ckpt.get("model", ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict):
         raise ModelError(f"{path} holds no state dict; expected a DABNet checkpoint with a 'model' entry")
@@ -40,8 +38,8 @@ def load_dabnet(path: Path, classes: int) -> DABNet:
 def saved_classes(path: Path) -> tuple[str, ...] | None:
     """Class names stored in a checkpoint by ``cbs-obs train seg`` (official checkpoints have none)."""
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
+        ckpt = load_torch_file(path, what="checkpoint", fix="")
+    except ModelError:
         return None  # load_dabnet reports unreadable files with the fix
     names = ckpt.get("classes") if isinstance(ckpt, dict) else None
     return tuple(str(n) for n in names) if isinstance(names, (list, tuple)) and names else None

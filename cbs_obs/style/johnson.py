@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..checkpoints import load_torch_file
 from ..device import torch_device
 from ..errors import ModelError
 from .base import back_to_size, fit_within
@@ -70,14 +71,8 @@ class TransformerNet(nn.Module):
 
 
 def load_transformer(path: Path | str) -> TransformerNet:
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"Johnson checkpoint {path} does not exist")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise ModelError(f"{path} is not a readable torch checkpoint ({type(e).__name__}); "
-                         "give a .pth saved by fast_neural_style or cbs-obs train style") from e
+    state = load_torch_file(path, what="Johnson checkpoint",
+                            fix="give a .pth saved by fast_neural_style or cbs-obs train style")
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]  # our training checkpoints wrap the weights
     if not isinstance(state, dict):

@@ -10,48 +10,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..argtypes import count as _count
+from ..argtypes import positive_float as _positive_float
+from ..argtypes import positive_int as _positive_int
+from ..argtypes import size_hw as _size
 from ..errors import InputError
-
-
-def _size(text: str) -> tuple[int, int]:
-    """'HxW' -> (H, W)."""
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a size; write it like 512x1024 (height x width)") from None
-    if not (8 <= h <= 8192 and 8 <= w <= 8192):
-        raise argparse.ArgumentTypeError(f"size {text} is out of range (8..8192 per side)")
-    return h, w
-
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"{text} must be positive")
-    return v
-
-
-def _count(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"{text} must be 0 or more")
-    return v
-
-
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"{text} must be positive")
-    return v
 
 
 def _scale(text: str) -> tuple[float, float]:

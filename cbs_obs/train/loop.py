@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from ..checkpoints import load_torch_file
 from ..device import torch_device
 from ..errors import CbsError, InputError, ModelError, SettingsError
 
@@ -85,10 +86,7 @@ def load_checkpoint(path: Path, kind: str) -> dict:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"checkpoint {path} does not exist")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise ModelError(f"{path} is not a readable torch checkpoint ({type(e).__name__})") from e
+    ckpt = load_torch_file(path, what="checkpoint", fix="resume from a file written to --checkpoint-dir")
     if not isinstance(ckpt, dict) or not {"model", "optimizer", "step"} <= set(ckpt):
         raise ModelError(f"{path} is not a training checkpoint (it needs model, optimizer and step entries); "
                          "resume from a file written to --checkpoint-dir")

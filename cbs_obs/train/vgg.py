@@ -17,6 +17,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from ..checkpoints import load_torch_file
 from ..errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -99,12 +100,7 @@ def load_vgg(weights: Path | str | None = None, *, random_init: bool = False) ->
         raise ModelError("give either --vgg-weights or --vgg-random, not both")
     if weights is not None:
         path = Path(weights)
-        if not path.is_file():
-            raise ModelError(f"VGG16 weights file {path} does not exist; {NO_WEIGHTS_FIX}")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:
-            raise ModelError(f"{path} is not a readable torch file ({type(e).__name__}); {NO_WEIGHTS_FIX}") from e
+        state = load_torch_file(path, what="VGG16 weights file", fix=NO_WEIGHTS_FIX)
         net.load_torchvision_state(state, str(path))
     elif random_init:
         log.warning("--vgg-random: the loss network has random weights, so the trained style will be "
