@@ -26,7 +26,7 @@ from .video import frames as video_frames
 from .video import open_video
 
 log = logging.getLogger(__name__)
-SCENARIOS = ("bg720", "person720", "cityscapes")
+SCENARIOS = ("models", "bg720", "person720", "cityscapes")
 PAPER_FPS = 16.0  # the paper: 1024x2048 on a P100
 
 
@@ -239,13 +239,62 @@ def scenario_cityscapes(args) -> dict:
     return result
 
 
+def _median_ms(fn, repeats: int) -> float:
+    fn()  # warm-up (first-run allocations, lazy sessions)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return round(float(np.median(times)) * 1000, 1)
+
+
+def scenario_models(args) -> dict:
+    """Each network alone at the sizes the engine uses, ONNX Runtime and torch eager side by side."""
+    from .segment.cityscapes import CityscapesSegmenter
+    from .segment.person import PersonSegmenter
+    from .style.catalog import create
+    from .style.johnson import TransformerNet
+
+    frames, _ = clip_frames(args.clip, (1280, 720))
+    f720 = frames[0]
+    f360 = cv2.resize(f720, (640, 360), interpolation=cv2.INTER_AREA)
+    n = args.repeats
+    out: dict = {"repeats": n, "ms": {}}
+    ms = out["ms"]
+    for backend in ("onnx", "torch"):
+        seg = PersonSegmenter(backend=backend)
+        key = f"person segmenter 144x256 ({seg.backend}), from a 720p frame"
+        ms[key] = _median_ms(lambda s=seg: s.segment(f720), n)
+    if args.cityscapes_frame:
+        from .imageio import read_image
+
+        street = read_image(args.cityscapes_frame)
+        for backend in ("onnx", "torch"):
+            seg = CityscapesSegmenter(backend=backend, size=(512, 1024))
+            ms[f"DABNet 512x1024 ({seg.backend})"] = _median_ms(lambda s=seg: s.segment(street), max(3, n // 4))
+    for size, frame in (("640x360", f360), ("1280x720", f720)):
+        ms[f"built-in style starry-blue {size} (onnx)"] = _median_ms(lambda f=frame: create("starry-blue").apply(f),
+                                                                      max(3, n // 4))
+    net = TransformerNet().eval()
+    x = torch.rand(1, 3, 360, 640) * 255
+    with torch.inference_mode():
+        ms["Johnson TransformerNet 640x360 (torch eager)"] = _median_ms(lambda: net(x), 3)
+    for name in ("blur", "pixelate", "cartoon", "sketch", "grey"):
+        ms[f"filter {name} 1280x720"] = _median_ms(lambda s=name: create(s).apply(f720), n)
+    out["johnson_vs_multistyle_ratio_640x360"] = round(
+        ms["Johnson TransformerNet 640x360 (torch eager)"] / ms["built-in style starry-blue 640x360 (onnx)"], 2)
+    return out
+
+
 def _live_figures(stats: dict) -> dict:
     keep = ("fps", "latency_ms", "stages_ms", "dropped", "captured", "output", "errors", "cpu_percent_of_one_core",
             "plate_restyles", "plate_restyle_ms", "moving_style_refresh_hz")
     return {k: stats[k] for k in keep if k in stats}
 
 
-RUNNERS = {"bg720": scenario_bg720, "person720": scenario_person720, "cityscapes": scenario_cityscapes}
+RUNNERS = {"models": scenario_models, "bg720": scenario_bg720, "person720": scenario_person720,
+           "cityscapes": scenario_cityscapes}
 
 
 def run(args) -> dict:

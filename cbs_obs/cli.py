@@ -568,7 +568,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bench", help="measure fps, latency, CPU and quality of the standard scenarios",
                        description="Runs each scenario through the real engine and prints medians and same-run "
-                       "ratios. bg720: person segmenter, background styled, 1280x720 at 30 fps. person720: the "
+                       "ratios. models: each network alone. bg720: person segmenter, background styled, 1280x720 "
+                       "at 30 fps. person720: the "
                        "person styled, background untouched. cityscapes: the paper's setting, car and road styled.")
     b.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS), metavar="NAME",
                    help=f"which scenarios ({', '.join(SCENARIOS)}; default all)")
@@ -579,6 +580,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also time the paper's method run naively (DABNet + TransformerNet, torch eager, full size)")
     b.add_argument("--naive-frames", type=_positive_int, default=1, help="frames for the naive baseline (default 1)")
     b.add_argument("--person-style-size", type=_positive_int, default=480, help="style size for person720")
+    b.add_argument("--repeats", type=_positive_int, default=20, help="timed runs per network in 'models' (default 20)")
     b.add_argument("--json", action="store_true", help="print the results as one JSON document")
     b.add_argument("-o", "--output", type=Path, metavar="JSON", help="also write the results to a file")
     b.set_defaults(func=cmd_bench)
