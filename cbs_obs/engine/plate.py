@@ -19,10 +19,11 @@ log = logging.getLogger(__name__)
 
 class BackgroundPlate:
     def __init__(self, *, max_side: int | None = None, threshold: float = 14.0,
-                 fraction: float = 0.02, scale: int = 8):
+                 fraction: float = 0.02, scale: int = 8, background: bool = True):
         from ..style.catalog import StyleCache
 
         self.styles = StyleCache(max_side=max_side)  # None: style the plate at output resolution
+        self.background = background  # False (offline files): restyle in line, so results never depend on timing
         self.threshold, self.fraction, self.scale = threshold, fraction, scale
         self.plate: np.ndarray | None = None
         self.plate_small: np.ndarray | None = None
@@ -71,6 +72,12 @@ class BackgroundPlate:
                 self._wanted.add(spec)
                 self._cond.notify_all()
             entry = self._styled.get(spec)
+            stale = entry is None or entry[0] != self.version
+        if not self.background:
+            if stale and self.plate is not None:
+                self._restyle_once()
+                entry = self._styled.get(spec)
+            return None if entry is None else entry[1]
         if self._thread is None:
             self._start()
         return None if entry is None else entry[1]
@@ -97,24 +104,29 @@ class BackgroundPlate:
                     self._cond.wait(0.5)
                 if self._stop:
                     return
-                version, plate, todo = self.version, self.plate.copy(), self._todo()
-            for spec in todo:
-                t0 = time.perf_counter()
-                try:
-                    styled = self._style(spec, plate)
-                except Exception as e:  # a failing style must not kill the plate thread
-                    log.warning("restyling the background with %s failed: %s", spec, e)
-                    with self._cond:
-                        self._wanted.discard(spec)
-                    continue
+            self._restyle_once()
+
+    def _restyle_once(self) -> None:
+        """Style the current plate for every wanted spec that is behind."""
+        with self._cond:
+            version, plate, todo = self.version, self.plate.copy(), self._todo()
+        for spec in todo:
+            t0 = time.perf_counter()
+            try:
+                styled = self._style(spec, plate)
+            except Exception as e:  # a failing style must not kill the plate thread
+                log.warning("restyling the background with %s failed: %s", spec, e)
                 with self._cond:
-                    self._styled[spec] = (version, styled)
-                    self.restyles += 1
-                    self.last_restyle_s = time.perf_counter() - t0
+                    self._wanted.discard(spec)
+                continue
             with self._cond:
-                now = time.monotonic()
-                self.change_to_styled_s += [now - t for v, t in self._pending if v <= version]
-                self._pending = [(v, t) for v, t in self._pending if v > version]
+                self._styled[spec] = (version, styled)
+                self.restyles += 1
+                self.last_restyle_s = time.perf_counter() - t0
+        with self._cond:
+            now = time.monotonic()
+            self.change_to_styled_s += [now - t for v, t in self._pending if v <= version]
+            self._pending = [(v, t) for v, t in self._pending if v > version]
 
     def _style(self, spec: str, plate: np.ndarray) -> np.ndarray:
         return self.styles.get(spec).apply(plate)

@@ -142,7 +142,7 @@ class Renderer:
         self.async_styler = AsyncStyler(self._style_box) if settings.moving == "async" and realtime else None
         use_plate = settings.plate == "on" or (settings.plate == "auto" and segmenter_name == "person")
         self.static = STATIC_CLASSES.get(segmenter_name, set()) if use_plate else set()
-        self.plate = BackgroundPlate(max_side=settings.plate_size) if self.static else None
+        self.plate = BackgroundPlate(max_side=settings.plate_size, background=realtime) if self.static else None
         self._probs: ClassProbs | None = None
         self._boxes: dict[str, tuple[int, int, int, int] | None] = {}
         self._count = 0
