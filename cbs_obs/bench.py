@@ -212,9 +212,10 @@ def scenario_bg720(args) -> dict:
 def scenario_person720(args) -> dict:
     frames, name = clip_frames(args.clip, (1280, 720))
     look = Look.from_specs(["person=candy-pop"])
-    stats, _ = run_live(frames, look, PerfSettings(style_size=args.person_style_size), seconds=args.seconds)
+    perf = PerfSettings(style_size=args.person_style_size, moving=args.person_moving)
+    stats, _ = run_live(frames, look, perf, seconds=args.seconds)
     return {"clip": name, "output_size": "1280x720", "look": "person=candy-pop", "style_size": args.person_style_size,
-            **_live_figures(stats)}
+            "moving": args.person_moving, **_live_figures(stats)}
 
 
 def scenario_cityscapes(args) -> dict:
