@@ -12,6 +12,16 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("CBS_OBS_SHARED", ROOT.parent / "shared"))
 
 
+def wait_for(pred, timeout: float = 30.0, interval: float = 0.03) -> bool:
+    """Poll ``pred`` until it is true or ``timeout`` passes (live systems settle at their own pace)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(interval)
+    return False
+
+
 def shared_file(rel: str) -> Path:
     path = SHARED / rel
     if not path.exists():

@@ -16,18 +16,9 @@ from cbs_obs.look import Look
 from cbs_obs.outputs.mjpeg import MjpegStream
 from cbs_obs.outputs.record import Recorder
 from cbs_obs.web import WebServer
-from tests.conftest import Timeline
+from tests.conftest import Timeline, wait_for
 
 LOOK = Look.from_specs(["background=grey"])
-
-
-def wait_for(pred, timeout=30.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_source_file_vanishes_and_comes_back(person_model, tmp_path):

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import TOKEN
+from tests.conftest import TOKEN, wait_for
 from tests.obs_harness import Obs, Xvfb, require_obs
 
 
@@ -25,12 +25,8 @@ def display(tmp_path_factory):
 
 
 def wait_until(pred, timeout=20.0, what="condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}")
+    if not wait_for(pred, timeout):
+        pytest.fail(f"timed out waiting for {what}")
 
 
 def style_of(live_engine, cls="background"):

@@ -15,6 +15,7 @@ from cbs_obs.errors import SettingsError
 from cbs_obs.look import Look
 from cbs_obs.segment.base import ClassProbs
 from cbs_obs.stylizer import ClassStylizer
+from tests.conftest import wait_for
 from tests.test_cli import CLI
 
 H, W = 90, 160
@@ -45,15 +46,6 @@ def make(settings: PerfSettings, look: str, realtime=False):
     seg = BoxSegmenter()
     stylizer = ClassStylizer(seg, Look.from_specs([look]), style_size=settings.style_size)
     return Renderer(stylizer, settings, ThreadPoolExecutor(2), "person", realtime=realtime), seg, stylizer
-
-
-def wait_for(pred, timeout=20):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_plate_styles_the_room_at_full_resolution_and_only_when_it_changes():
