@@ -18,6 +18,7 @@ from cbs_obs.outputs.record import Recorder
 from cbs_obs.stylizer import ClassStylizer
 from cbs_obs.video import frames, open_video
 from cbs_obs.web import WebServer
+from tests.conftest import wait_for
 
 LOOK = Look.from_specs(["background=starry-blue"])
 
@@ -186,12 +187,10 @@ def test_look_swap_applies_to_following_frames(person_model):
     config = EngineConfig(source="demo", source_options=SourceOptions(loop=True, pace=True))
     engine = Engine(config, Look.from_specs(["background=color:#0000ff"]), [capture])
     with engine:
-        while len(capture.items) < 3:
-            time.sleep(0.05)
+        assert wait_for(lambda: len(capture.items) >= 3)
         engine.set_look(Look.from_specs(["background=color:#00ff00"]))
         n = len(capture.items)
-        while len(capture.items) < n + 4:
-            time.sleep(0.05)
+        assert wait_for(lambda: len(capture.items) >= n + 4)
         with pytest.raises(Exception, match="unknown style"):
             engine.set_look(Look.from_specs(["background=plaid"]))
         assert engine.look == Look.from_specs(["background=color:#00ff00"])
