@@ -509,6 +509,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run the live engine: camera/file/stream -> virtual camera, MJPEG, recording",
                        description="Style a live source and publish it. With no output flags: virtual camera "
                        "(if a driver is present) and the MJPEG stream on 127.0.0.1.")
+    r.add_argument("--config", type=Path, metavar="TOML",
+                   help="read options from a TOML file (keys are the long option names, plus source and assign); "
+                   "options on the command line win")
     r.add_argument("source", nargs="?", default="demo",
                    help="demo (default), camera index (0), /dev/videoN, rtsp:// or http:// URL, video or image file")
     src = r.add_argument_group("source")
@@ -624,8 +627,34 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _with_config(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """Expand ``run --config FILE`` into the options the file holds, before the user's own."""
+    if "run" not in argv or not any(a == "--config" or a.startswith("--config=") for a in argv):
+        return argv
+    i = argv.index("run")
+    rest = argv[i + 1:]
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config", type=Path)
+    known, remaining = pre.parse_known_args(rest)
+    from .config import config_argv
+
+    run_parser = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["run"]
+    extra = config_argv(known.config, run_parser, remaining)
+    has_source = bool(remaining) and not remaining[0].startswith("-")
+    if has_source and extra and not extra[0].startswith("-"):
+        extra = extra[1:]  # a source given on the command line wins
+        return argv[: i + 1] + remaining[:1] + extra + remaining[1:]
+    return argv[: i + 1] + extra + remaining
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        argv = _with_config(parser, argv)
+    except CbsError as e:
+        print(f"cbs-obs: error: {e}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")

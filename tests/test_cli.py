@@ -185,3 +185,29 @@ def test_stylize_video(person_model, tmp_path):
     first = next(frames(cap))
     assert np.abs(first[:, :, 0].astype(int) - first[:, :, 2]).max() > 30  # the person keeps colour
     assert (np.abs(first[:30, :30, 0].astype(int) - first[:30, :30, 2]) <= 6).all()  # corner is grey
+
+
+def test_run_config_file(tmp_path, capsys):
+    from cbs_obs.cli import _with_config
+
+    cfg = tmp_path / "show.toml"
+    cfg.write_text('source = "demo"\nassign = ["background=blur:30", "person=grey"]\nstyle_size = 320\n'
+                   'stats = true\nplate = "off"\n')
+    parser = build_parser()
+    args = parser.parse_args(_with_config(parser, ["run", "--config", str(cfg)]))
+    assert (args.source, args.assign, args.style_size, args.stats, args.plate) == \
+        ("demo", ["background=blur:30", "person=grey"], 320, True, "off")
+    # the command line wins: its source, its options, and its --assign replaces the file's
+    args = parser.parse_args(_with_config(parser, ["run", "clip.mp4", "--config", str(cfg), "--style-size", "480",
+                                                   "-a", "background=grey"]))
+    assert (args.source, args.assign, args.style_size) == ("clip.mp4", ["background=grey"], 480)
+    cfg.write_text("style_size = -4\n")
+    with pytest.raises(SystemExit):
+        parser.parse_args(_with_config(parser, ["run", "--config", str(cfg)]))
+    assert "must be positive" in capsys.readouterr().err
+    cfg.write_text("colour = 'red'\n")
+    assert main(["run", "--config", str(cfg)]) == 2
+    assert "unknown key 'colour'" in capsys.readouterr().err
+    cfg.write_text("this is not toml")
+    assert main(["run", "--config", str(cfg)]) == 2
+    assert "not valid TOML" in capsys.readouterr().err
