@@ -495,6 +495,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"cbs-obs {__version__}")
     p.add_argument("--verbose", "-v", action="store_true", help="debug logging and full tracebacks")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help="where networks run (default auto)")
+    p.add_argument("--half", action="store_true",
+                   help="fp16 for the torch networks (for GPUs; on the CPU it is correct but slow)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     s = sub.add_parser("stylize", help="style classes of an image or video file",
@@ -669,6 +671,10 @@ def main(argv: list[str] | None = None) -> int:
             from .device import set_device
 
             set_device(args.device)
+        if args.half:
+            from .device import set_half
+
+            set_half(True)
         if getattr(args, "threads", None):
             from .device import set_threads
 

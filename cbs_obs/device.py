@@ -52,6 +52,17 @@ def ort_providers() -> tuple[str, ...]:
 
 
 _threads: int | None = None
+_half = os.environ.get("CBS_OBS_HALF", "") not in ("", "0")
+
+
+def set_half(on: bool) -> None:
+    """fp16 for the torch networks (meant for GPUs; it works on the CPU too, slowly)."""
+    global _half
+    _half = bool(on)
+
+
+def torch_dtype() -> torch.dtype:
+    return torch.float16 if _half else torch.float32
 
 
 def set_threads(n: int) -> None:

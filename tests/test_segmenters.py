@@ -121,3 +121,23 @@ def test_unknown_segmenter_lists_choices():
 
     with pytest.raises(UnknownNameError, match="valid segmenters: person, cityscapes"):
         create_segmenter("faces")
+
+
+def test_half_precision_path_agrees(dabnet_weights, person_model, portrait):
+    """--half (fp16, meant for GPUs) keeps the same answers; checked here on the CPU torch path."""
+    from cbs_obs import device
+    from cbs_obs.segment import create_segmenter
+
+    small = cv2.resize(cv2.imread(str(shared_file("data/cityscapes_frame.png"))), (512, 256))
+    full = create_segmenter("cityscapes", backend="torch").segment(small).labels()
+    person = create_segmenter("person", backend="torch").segment(portrait).mask(["person"]) > 0.5
+    device.set_half(True)
+    try:
+        seg = create_segmenter("cityscapes", backend="torch")
+        assert next(seg.net.parameters()).dtype == torch.float16
+        half = seg.segment(small).labels()
+        half_person = create_segmenter("person", backend="torch").segment(portrait).mask(["person"]) > 0.5
+    finally:
+        device.set_half(False)
+    assert (half == full).mean() > 0.99
+    assert (half_person == person).mean() > 0.99

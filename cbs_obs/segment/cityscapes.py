@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from .. import registry
-from ..device import torch_device
+from ..device import torch_device, torch_dtype
 from ..checkpoints import load_torch_file
 from ..download import sha256_of
 from ..onnx_runtime import cache_key, export_session
@@ -67,7 +67,8 @@ class CityscapesSegmenter:
             example = torch.randn(1, 3, 128, 256) * 50
             self.session = export_session(self.net, example, cache_key("dabnet", sha256_of(path)), dynamic_hw=True)
         self.backend = "onnx" if self.session is not None else "torch"
-        self.net.to(self.device)
+        self.dtype = torch_dtype()
+        self.net.to(self.device, self.dtype)
         self.size = size
 
     def preprocess(self, frame: np.ndarray) -> torch.Tensor:
@@ -87,12 +88,12 @@ class CityscapesSegmenter:
         if self.session is not None:
             logits = torch.from_numpy(self.session.run(None, {"input": x.cpu().numpy()})[0])
         else:
-            logits = self.net(x)  # 1/8 resolution
-        probs = torch.softmax(logits[0], 0).float().cpu().numpy()
+            logits = self.net(x.to(self.dtype))  # 1/8 resolution
+        probs = torch.softmax(logits[0].float(), 0).cpu().numpy()
         return ClassProbs(probs, self.classes)
 
     @torch.inference_mode()
     def labels_full(self, frame: np.ndarray) -> np.ndarray:
         """Train ids at frame size exactly as the original code computes them (logits upsampled)."""
         x = self.preprocess(frame)
-        return self.net.forward_full(x)[0].argmax(0).byte().cpu().numpy()
+        return self.net.forward_full(x.to(self.dtype))[0].argmax(0).byte().cpu().numpy()

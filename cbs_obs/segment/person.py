@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from .. import registry
-from ..device import torch_device
+from ..device import torch_device, torch_dtype
 from ..download import sha256_of
 from ..onnx_runtime import cache_key, export_session
 from .base import ClassProbs
@@ -46,7 +46,8 @@ class PersonSegmenter:
             example = torch.rand(1, 3, *self.input_size)
             self.session = export_session(self.net, example, cache_key("selfie", sha256_of(path)))
         self.backend = "onnx" if self.session is not None else "torch"
-        self.net.to(self.device)
+        self.dtype = torch_dtype()
+        self.net.to(self.device, self.dtype)
         self._maps: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
     def _sample(self, frame: np.ndarray) -> np.ndarray:
@@ -68,6 +69,6 @@ class PersonSegmenter:
             x = (small.astype(np.float32) * (1 / 255)).transpose(2, 0, 1)[None]
             person = np.clip(self.session.run(None, {"input": np.ascontiguousarray(x)})[0][0, 0], 0, 1)
         else:
-            x = torch.from_numpy(small).to(self.device).permute(2, 0, 1)[None].float().mul_(1 / 255)
-            person = self.net(x)[0, 0].clamp(0, 1).float().cpu().numpy()
+            x = torch.from_numpy(small).to(self.device).permute(2, 0, 1)[None].to(self.dtype).mul_(1 / 255)
+            person = self.net(x)[0, 0].float().clamp(0, 1).cpu().numpy()
         return ClassProbs(np.stack([1.0 - person, person]), self.classes)

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..checkpoints import load_torch_file
-from ..device import torch_device
+from ..device import torch_device, torch_dtype
 from ..errors import ModelError
 from .base import back_to_size, fit_within
 
@@ -94,8 +94,8 @@ class JohnsonStyle:
         self.path = Path(path)
         self.name = f"johnson:{self.path.stem}"
         self.max_side = max_side
-        self.device = torch_device()
-        self.net = load_transformer(self.path).to(self.device)
+        self.device, self.dtype = torch_device(), torch_dtype()
+        self.net = load_transformer(self.path).to(self.device, self.dtype)
 
     @torch.inference_mode()
     def apply(self, frame: np.ndarray) -> np.ndarray:
@@ -103,9 +103,9 @@ class JohnsonStyle:
         small = fit_within(frame, self.max_side)
         sh, sw = small.shape[:2]
         x = torch.from_numpy(np.ascontiguousarray(small[:, :, ::-1])).to(self.device)
-        x = x.permute(2, 0, 1)[None].float()
+        x = x.permute(2, 0, 1)[None].to(self.dtype)
         ph, pw = (-sh) % 4, (-sw) % 4
         if ph or pw:
             x = F.pad(x, (0, pw, 0, ph), mode="reflect" if min(sh, sw) > 4 else "replicate")
-        y = self.net(x)[0, :, :sh, :sw].clamp(0, 255).round().byte().permute(1, 2, 0)
+        y = self.net(x)[0, :, :sh, :sw].float().clamp(0, 255).round().byte().permute(1, 2, 0)
         return back_to_size(np.ascontiguousarray(y.cpu().numpy()[:, :, ::-1]), h, w)
