@@ -102,3 +102,20 @@ def test_panel_without_token_shows_the_error(browser, live_engine):
     click(browser, By.CSS_SELECTOR, 'button[data-cls="background"][data-style="blur"]')
     WebDriverWait(browser, 30).until(lambda d: "API token" in d.find_element(By.ID, "error").text)
     assert live_engine.look == before
+
+
+def test_uploading_a_picture_adds_a_style(browser, live_engine, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    pic = tmp_path / "My Painting.png"
+    img = np.zeros((64, 64, 3), np.uint8)
+    img[:, :32] = (0, 200, 255)
+    cv2.imwrite(str(pic), img)
+    browser.get(f"{live_engine.server.url}/?token={TOKEN}")
+    click(browser, By.CSS_SELECTOR, 'button[data-cls="background"][data-style="grey"]')
+    browser.find_element(By.ID, "uploadFile").send_keys(str(pic))
+    click(browser, By.CSS_SELECTOR, 'button[data-cls="background"][data-style="image:@My-Painting"]')
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and style_of(live_engine) != "image:@My-Painting":
+        time.sleep(0.05)
+    assert style_of(live_engine) == "image:@My-Painting"
