@@ -318,12 +318,6 @@ def cmd_run(args) -> int:
     return 0
 
 
-def demo_clip() -> Path:
-    from .engine.sources import demo_clip_path
-
-    return demo_clip_path()
-
-
 class _PngAt:
     """Saves the composited frame with a given index as PNG (the demo's still)."""
 

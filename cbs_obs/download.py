@@ -102,18 +102,16 @@ def pypi_file_url(package: str, filename: str) -> str:
 
 
 class _RangeReader:
-    """Random access to a remote file through HTTP range requests (with a byte counter)."""
+    """Random access to a remote file through HTTP range requests."""
 
     def __init__(self, url: str):
         self.url = url
-        self.fetched = 0
         with _open(url, {"Range": "bytes=-65536"}) as resp:
             if resp.status != 206:
                 raise _NoRanges()
             total = resp.headers.get("Content-Range", "").rpartition("/")[2]
             self.tail = resp.read()
         self.size = int(total)
-        self.fetched += len(self.tail)
 
     def read(self, start: int, length: int) -> bytes:
         tail_start = self.size - len(self.tail)
@@ -122,9 +120,7 @@ class _RangeReader:
         with _open(self.url, {"Range": f"bytes={start}-{start + length - 1}"}) as resp:
             if resp.status != 206:
                 raise _NoRanges()
-            data = resp.read()
-        self.fetched += len(data)
-        return data
+            return resp.read()
 
 
 class _NoRanges(Exception):

@@ -6,7 +6,7 @@ swaps it in whole, so the frame loop reads one consistent snapshot without locks
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 
 from .errors import SettingsError, UnknownNameError
 
@@ -110,10 +110,6 @@ class Look:
             if a.style != "none" and a.strength > 0:
                 out.setdefault(a.style, []).append(a)
         return out if self.enabled else {}
-
-    def with_assignment(self, a: Assignment) -> Look:
-        rest = tuple(x for x in self.assignments if x.cls != a.cls)
-        return replace(self, assignments=rest + (a,))
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -167,7 +167,7 @@ def test_classes_command(capsys, tmp_path):
 
 
 def test_stylize_video(person_model, tmp_path):
-    from cbs_obs.cli import demo_clip
+    from cbs_obs.engine.sources import demo_clip_path as demo_clip
     from cbs_obs.video import create_writer, frames, open_video
 
     cap, fps, _ = open_video(demo_clip())

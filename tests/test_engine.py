@@ -61,7 +61,7 @@ def read_mjpeg(url: str, count: int, timeout: float = 60) -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def demo_frames():
-    from cbs_obs.cli import demo_clip
+    from cbs_obs.engine.sources import demo_clip_path as demo_clip
 
     cap, _, _ = open_video(demo_clip())
     items = list(frames(cap))

@@ -73,10 +73,6 @@ class LatestSlot(Generic[T]):
             self._cond.notify_all()
             return self._seq, self._item  # type: ignore[return-value]
 
-    def peek(self) -> T | None:
-        with self._cond:
-            return self._item
-
     def close(self) -> None:
         with self._cond:
             self._closed = True

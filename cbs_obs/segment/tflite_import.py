@@ -71,7 +71,6 @@ class TfliteGraph(nn.Module):
         self.output_index = int(graph.OutputsAsNumpy()[0])
         shape = graph.Tensors(self.input_index).ShapeAsNumpy().tolist()
         self.input_size = (shape[1], shape[2])  # H, W
-        self._const_names: dict[int, str] = {}
         self._raw: dict[int, np.ndarray] = {}
         self.ops: list[_Op] = []
         for i in range(graph.OperatorsLength()):

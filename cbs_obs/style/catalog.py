@@ -21,7 +21,6 @@ from .base import Style
 from .magenta import BUILTIN_STYLES, ArbitraryStyle, MultiStyle
 
 FILTERS = ("blur", "pixelate", "color", "image", "cartoon", "sketch", "grey", "none")
-FAMILIES = ("style-image", "johnson")
 EXAMPLES = ("blur:25", "pixelate:12", "color:#00ff00", "image:PATH", "style-image:PATH", "johnson:PATH.pth")
 
 
