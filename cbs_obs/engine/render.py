@@ -85,21 +85,24 @@ def box_of(mask: np.ndarray, size: tuple[int, int], margin: float = 0.08,
 
 
 class AsyncStyler:
-    """Styles the newest frame's boxes in its own thread; the frame loop only picks up results."""
+    """Styles the newest frame's boxes in its own thread; the frame loop only picks up results.
+
+    Each result carries the tag of the frame it was styled from, so the frame loop can move it to
+    where the class is now (see ``Renderer._shifted``)."""
 
     def __init__(self, style_fn):
         self.style_fn = style_fn
         self._cond = threading.Condition()
         self._request = None
-        self._results: dict[str, tuple[tuple[int, int, int, int] | None, np.ndarray, tuple[int, int]]] = {}
+        self._results: dict[str, tuple] = {}  # spec -> (box, styled, frame shape, frame tag)
         self._stop = False
         self._thread = threading.Thread(target=self._loop, name="moving-style", daemon=True)
         self._thread.start()
         self.styled_frames = 0
 
-    def submit(self, pixels: np.ndarray, jobs: dict[str, tuple[int, int, int, int] | None]) -> None:
+    def submit(self, pixels: np.ndarray, jobs: dict[str, tuple[int, int, int, int] | None], tag: int) -> None:
         with self._cond:
-            self._request = (pixels, jobs)
+            self._request = (pixels, jobs, tag)
             self._cond.notify_all()
 
     def latest(self, spec: str, shape: tuple[int, int]):
@@ -107,9 +110,9 @@ class AsyncStyler:
             r = self._results.get(spec)
         return r if r is not None and r[2] == shape else None
 
-    def put(self, spec: str, box, styled: np.ndarray, shape: tuple[int, int]) -> None:
+    def put(self, spec: str, box, styled: np.ndarray, shape: tuple[int, int], tag: int) -> None:
         with self._cond:
-            self._results[spec] = (box, styled, shape)
+            self._results[spec] = (box, styled, shape, tag)
 
     def _loop(self) -> None:
         while True:
@@ -118,14 +121,14 @@ class AsyncStyler:
                     self._cond.wait(0.5)
                 if self._stop:
                     return
-                (pixels, jobs), self._request = self._request, None
+                (pixels, jobs, tag), self._request = self._request, None
             for spec, box in jobs.items():
                 try:
                     styled = self.style_fn(spec, pixels, box)
                 except Exception as e:  # logged once per failure; the frame loop falls back to sync styling
                     log.warning("styling %s failed: %s", spec, e)
                     continue
-                self.put(spec, box, styled, pixels.shape[:2])
+                self.put(spec, box, styled, pixels.shape[:2], tag)
             self.styled_frames += 1
 
     def close(self) -> None:
@@ -145,6 +148,7 @@ class Renderer:
         self.plate = BackgroundPlate(max_side=settings.plate_size, background=realtime) if self.static else None
         self._probs: ClassProbs | None = None
         self._boxes: dict[str, tuple[int, int, int, int] | None] = {}
+        self._centroids: dict[int, dict[str, tuple[float, float] | None]] = {}  # frame tag -> spec -> (y, x)
         self._count = 0
         self._last: tuple[np.ndarray, Look, np.ndarray] | None = None  # (thumbnail, look, output)
 
@@ -171,28 +175,53 @@ class Renderer:
         return style.apply(np.ascontiguousarray(pixels[y0:y1, x0:x1]))
 
     @staticmethod
-    def _paste(pixels: np.ndarray, box, styled: np.ndarray) -> np.ndarray:
+    def _paste(pixels: np.ndarray, box, styled: np.ndarray, shift: tuple[int, int] = (0, 0)) -> np.ndarray:
+        """The frame with a styled box pasted in, moved by ``shift`` = (dy, dx) pixels."""
+        dy, dx = shift
         if box is None:
-            return styled
+            if dy == 0 and dx == 0:
+                return styled
+            m = np.float32([[1, 0, dx], [0, 1, dy]])
+            return cv2.warpAffine(styled, m, (styled.shape[1], styled.shape[0]), borderMode=cv2.BORDER_REPLICATE)
+        h, w = pixels.shape[:2]
         y0, y1, x0, x1 = box
+        ty0, tx0 = max(0, y0 + dy), max(0, x0 + dx)
+        ty1, tx1 = min(h, y1 + dy), min(w, x1 + dx)
         canvas = pixels.copy()
-        canvas[y0:y1, x0:x1] = styled
+        if ty1 > ty0 and tx1 > tx0:
+            canvas[ty0:ty1, tx0:tx1] = styled[ty0 - y0 - dy : ty1 - y0 - dy, tx0 - x0 - dx : tx1 - x0 - dx]
         return canvas
 
-    def _style_moving(self, pixels: np.ndarray, specs: list[str]) -> dict[str, np.ndarray]:
-        """Styles for moving classes, inside last frame's box; from the async styler when it runs."""
-        out = {}
+    def _centroid(self, probs: ClassProbs, group, shape: tuple[int, int]) -> tuple[float, float] | None:
+        small = probs.mask([a.cls for a in group])
+        total = float(small.sum())
+        if total < 1e-3:
+            return None
+        ys, xs = np.indices(small.shape)
+        return (float((ys * small).sum() / total) * shape[0] / small.shape[0],
+                float((xs * small).sum() / total) * shape[1] / small.shape[1])
+
+    def _style_moving(self, pixels: np.ndarray, specs: list[str], tag: int) -> tuple[dict, dict]:
+        """Styles for moving classes inside last frame's box: (finished canvases, async results to place)."""
+        done, pending = {}, {}
         shape = pixels.shape[:2]
         jobs = {spec: self._box_for(spec, shape) for spec in specs}
         if self.async_styler is not None and specs:
-            self.async_styler.submit(pixels, jobs)
+            self.async_styler.submit(pixels, jobs, tag)
         for spec, box in jobs.items():
             ready = self.async_styler.latest(spec, shape) if self.async_styler is not None else None
             if ready is None:  # sync mode, or the first frame of a new look
-                out[spec] = self._paste(pixels, box, self._style_box(spec, pixels, box))
+                done[spec] = self._paste(pixels, box, self._style_box(spec, pixels, box))
             else:
-                out[spec] = self._paste(pixels, ready[0], ready[1])
-        return out
+                pending[spec] = ready
+        return done, pending
+
+    def _shifted(self, pixels, spec, ready, now) -> np.ndarray:
+        """An async result moved by how far the class moved since its frame (motion compensation)."""
+        box, styled, _, tag = ready
+        then = self._centroids.get(tag, {}).get(spec)
+        shift = (0, 0) if then is None or now is None else (round(now[0] - then[0]), round(now[1] - then[1]))
+        return self._paste(pixels, box, styled, shift)
 
     def render(self, pixels: np.ndarray, look: Look) -> tuple[np.ndarray, dict[str, float]]:
         t0 = time.perf_counter()
@@ -209,17 +238,25 @@ class Renderer:
         need_seg = self._probs is None or self._count % self.settings.seg_every == 0 or \
             self._probs.probs.shape[0] != len(self.stylizer.classes)
         self._count += 1
+        tag = self._count
         seg_future = self.pool.submit(_timed, self._segment, pixels) if need_seg else None
         t_style = time.perf_counter()
-        styled = self._style_moving(pixels, moving_specs)
+        styled, pending = self._style_moving(pixels, moving_specs, tag)
         stages["style"] = time.perf_counter() - t_style
         if seg_future is not None:
             self._probs, stages["segment"] = seg_future.result()
         probs = self._probs
         t1 = time.perf_counter()
         masks = build_masks(probs, look, pixels.shape[:2])
-        for spec in moving_specs:
-            self._boxes[spec] = box_of(probs.mask([a.cls for a in groups[spec]]), pixels.shape[:2])
+        shape = pixels.shape[:2]
+        if moving_specs:
+            now = {spec: self._centroid(probs, groups[spec], shape) for spec in moving_specs}
+            self._centroids[tag] = now
+            self._centroids.pop(tag - 90, None)  # results older than ~3 s are never placed
+            for spec in moving_specs:
+                self._boxes[spec] = box_of(probs.mask([a.cls for a in groups[spec]]), shape)
+            for spec, ready in pending.items():
+                styled[spec] = self._shifted(pixels, spec, ready, now[spec])
         if self.plate is not None:
             self.plate.forget_unused(set(static_specs))
             if static_specs:
