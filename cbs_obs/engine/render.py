@@ -192,8 +192,9 @@ class Renderer:
             canvas[ty0:ty1, tx0:tx1] = styled[ty0 - y0 - dy : ty1 - y0 - dy, tx0 - x0 - dx : tx1 - x0 - dx]
         return canvas
 
-    def _centroid(self, probs: ClassProbs, group, shape: tuple[int, int]) -> tuple[float, float] | None:
-        small = probs.mask([a.cls for a in group])
+    @staticmethod
+    def _centroid(small: np.ndarray, shape: tuple[int, int]) -> tuple[float, float] | None:
+        """Mass centre of a small mask, in frame pixels (y, x)."""
         total = float(small.sum())
         if total < 1e-3:
             return None
@@ -226,11 +227,13 @@ class Renderer:
     def render(self, pixels: np.ndarray, look: Look) -> tuple[np.ndarray, dict[str, float]]:
         t0 = time.perf_counter()
         stages: dict[str, float] = {}
-        thumb = cv2.resize(pixels, (32, 18), interpolation=cv2.INTER_AREA).astype(np.int16)
-        if self.settings.similar_skip > 0 and self._last is not None and self._last[1] is look and \
-                np.abs(thumb - self._last[0]).mean() < self.settings.similar_skip:
-            stages["process"] = time.perf_counter() - t0
-            return self._last[2], stages
+        thumb = None
+        if self.settings.similar_skip > 0:
+            thumb = cv2.resize(pixels, (32, 18), interpolation=cv2.INTER_AREA).astype(np.int16)
+            if self._last is not None and self._last[1] is look and \
+                    np.abs(thumb - self._last[0]).mean() < self.settings.similar_skip:
+                stages["process"] = time.perf_counter() - t0
+                return self._last[2], stages
 
         groups = look.groups()
         static_specs = [s for s, g in groups.items() if self.static and all(a.cls in self.static for a in g)]
@@ -250,11 +253,12 @@ class Renderer:
         masks = build_masks(probs, look, pixels.shape[:2])
         shape = pixels.shape[:2]
         if moving_specs:
-            now = {spec: self._centroid(probs, groups[spec], shape) for spec in moving_specs}
+            small = {spec: probs.mask([a.cls for a in groups[spec]]) for spec in moving_specs}
+            now = {spec: self._centroid(small[spec], shape) for spec in moving_specs}
             self._centroids[tag] = now
             self._centroids.pop(tag - 90, None)  # results older than ~3 s are never placed
             for spec in moving_specs:
-                self._boxes[spec] = box_of(probs.mask([a.cls for a in groups[spec]]), shape)
+                self._boxes[spec] = box_of(small[spec], shape)
             for spec, ready in pending.items():
                 styled[spec] = self._shifted(pixels, spec, ready, now[spec])
         if self.plate is not None:
@@ -269,7 +273,8 @@ class Renderer:
         out = composite(pixels, [(masks[s], styled[s]) for s in masks])
         stages["composite"] = time.perf_counter() - t1
         stages["process"] = time.perf_counter() - t0
-        self._last = (thumb, look, out)
+        if thumb is not None:
+            self._last = (thumb, look, out)
         return out, stages
 
     def close(self) -> None:
