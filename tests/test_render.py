@@ -54,9 +54,11 @@ def test_plate_styles_the_room_at_full_resolution_and_only_when_it_changes():
     r.render(frame, st.look)
     assert wait_for(lambda: r.plate.restyles >= 1)
     out, _ = r.render(frame, st.look)
+    from cbs_obs.engine.plate import fill_unseen
     from cbs_obs.style.catalog import create
 
-    expected = create("starry-blue").apply(frame)
+    # the plate (with the never-seen place behind the person painted in) styled at full resolution
+    expected = create("starry-blue").apply(fill_unseen(r.plate.plate, r.plate.seen))
     bg = np.ones((H, W), bool)
     bg[20:80, 30:90] = False  # around the person box
     assert np.abs(out[bg].astype(int) - expected[bg]).mean() < 1.0
@@ -83,6 +85,19 @@ def test_plate_keeps_what_is_behind_the_person():
     assert plate.update(moved, bg)
     assert (plate.plate[:, 60:100] == frame[:, 60:100]).all()
     assert (plate.plate[:, :35] == 255).all()
+
+
+def test_never_seen_background_is_painted_from_its_surroundings():
+    from cbs_obs.engine.plate import fill_unseen
+
+    plate = np.full((90, 160, 3), (40, 120, 200), np.uint8)
+    plate[20:80, 60:100] = (0, 0, 0)  # the person's pixels, captured with the first frame
+    seen = np.ones((11, 20), bool)
+    seen[2:10, 7:13] = False  # never seen as background
+    filled = fill_unseen(plate, seen)
+    assert np.abs(filled[30:70, 65:95].astype(int) - (40, 120, 200)).max() <= 3  # room colour, not the person
+    assert (filled[:10] == plate[:10]).all() and (filled[:, :40] == plate[:, :40]).all()  # seen places untouched
+    assert fill_unseen(plate, np.ones((11, 20), bool)) is plate
 
 
 def test_moving_classes_are_styled_inside_their_box_only():

@@ -17,6 +17,22 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 
+def fill_unseen(plate: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """Paint places never seen as background (behind a person who has not moved yet) from their
+    surroundings, so soft mask edges blend into plausible room rather than a styled ghost of the person."""
+    if seen.all() or not seen.any():
+        return plate
+    h, w = plate.shape[:2]
+    sh, sw = seen.shape
+    small = cv2.resize(plate, (sw, sh), interpolation=cv2.INTER_AREA)
+    hole = (~seen).astype(np.uint8) * 255
+    filled = cv2.resize(cv2.inpaint(small, hole, 3, cv2.INPAINT_TELEA), (w, h), interpolation=cv2.INTER_LINEAR)
+    hole_full = cv2.resize(hole, (w, h), interpolation=cv2.INTER_NEAREST) > 0
+    out = plate.copy()
+    out[hole_full] = filled[hole_full]
+    return out
+
+
 class BackgroundPlate:
     def __init__(self, *, max_side: int | None = None, threshold: float = 14.0,
                  fraction: float = 0.02, scale: int = 8, background: bool = True):
@@ -27,6 +43,7 @@ class BackgroundPlate:
         self.threshold, self.fraction, self.scale = threshold, fraction, scale
         self.plate: np.ndarray | None = None
         self.plate_small: np.ndarray | None = None
+        self.seen: np.ndarray | None = None  # small-scale: places ever seen as sure background
         self.version = 0
         self._styled: dict[str, tuple[int, np.ndarray]] = {}
         self._wanted: set[str] = set()
@@ -47,12 +64,15 @@ class BackgroundPlate:
         sure_small = cv2.resize(background, (sw, sh), interpolation=cv2.INTER_LINEAR) > 0.97
         with self._cond:
             if self.plate is None or self.plate.shape != frame.shape:
-                self.plate, self.plate_small = frame.copy(), small
+                self.plate, self.plate_small, self.seen = frame.copy(), small, sure_small.copy()
                 self._changed()
                 return True
+            newly_seen = np.count_nonzero(sure_small & ~self.seen)
+            self.seen |= sure_small
             diff = np.abs(small - self.plate_small).max(axis=2) > self.threshold
             changed = np.count_nonzero(diff & sure_small)
-            if changed <= self.fraction * max(1, np.count_nonzero(sure_small)):
+            if changed <= self.fraction * max(1, np.count_nonzero(sure_small)) and \
+                    newly_seen <= self.fraction * self.seen.size:
                 return False
             sure = cv2.resize(background, (w, h), interpolation=cv2.INTER_LINEAR) > 0.97
             np.copyto(self.plate, frame, where=sure[..., None])
@@ -110,6 +130,8 @@ class BackgroundPlate:
         """Style the current plate for every wanted spec that is behind."""
         with self._cond:
             version, plate, todo = self.version, self.plate.copy(), self._todo()
+            seen = self.seen.copy()
+        plate = fill_unseen(plate, seen)
         for spec in todo:
             t0 = time.perf_counter()
             try:
