@@ -58,8 +58,18 @@ class Source:
         pass
 
 
-class CameraSource(Source):
+class CaptureSource(Source):
+    """A source read through ``cv2.VideoCapture`` (cameras, streams, files)."""
 
+    cap: cv2.VideoCapture | None = None
+
+    def close(self) -> None:
+        if self.cap is not None:
+            self.cap.release()
+            self.cap = None
+
+
+class CameraSource(CaptureSource):
     def __init__(self, device: int | str, options: SourceOptions):
         self.device, self.options = device, options
         self.name = f"camera {device}"
@@ -95,11 +105,6 @@ class CameraSource(Source):
             raise SourceLost(f"{self.name} stopped sending frames")
         return frame
 
-    def close(self) -> None:
-        if self.cap is not None:
-            self.cap.release()
-            self.cap = None
-
 
 class StreamSource(CameraSource):
     """RTSP / HTTP(S) / UDP streams through FFmpeg; reconnects like a camera."""
@@ -122,7 +127,7 @@ class StreamSource(CameraSource):
         self.cap = cap
 
 
-class FileSource(Source):
+class FileSource(CaptureSource):
     def __init__(self, path: Path, options: SourceOptions):
         self.path, self.options = path, options
         self.name = f"file {path.name}"
@@ -153,11 +158,6 @@ class FileSource(Source):
             if ok:
                 return frame
         return None
-
-    def close(self) -> None:
-        if self.cap is not None:
-            self.cap.release()
-            self.cap = None
 
 
 class ImageSource(Source):
