@@ -67,25 +67,36 @@ def _add_obs_options(p: argparse.ArgumentParser, *, flag: bool = True) -> None:
     g.add_argument("--obs-password", help="OBS websocket password (better: the CBS_OBS_OBS_PASSWORD variable)")
 
 
-def _build_stylizer(args, default_assign=()):
-    from .look import Look
-    from .segment import create_segmenter
-    from .stylizer import ClassStylizer
-
-    look = Look.from_specs(args.assign or default_assign, strength=args.strength, feather=args.feather,
-                           hard=args.hard)
+def _segmenter_options(args) -> dict:
     options = {"variant": args.variant} if args.segmenter == "person" else {}
     if args.segmenter == "cityscapes" and args.seg_size:
         options["size"] = args.seg_size
-    from .segment import segmenter_classes
-    from .style.catalog import StyleCache
+    if args.weights:
+        options["weights"] = args.weights
+    return options
 
-    # Check names before any segmentation model loads, so typos fail fast and first.
-    look.check_classes(segmenter_classes(args.segmenter, getattr(args, 'weights', None)))
+
+def _look(args, default_assign=()):
+    """The look the look options describe, its class names checked before any model loads."""
+    from .look import Look
+    from .segment import segmenter_classes
+
+    look = Look.from_specs(args.assign or default_assign, strength=args.strength, feather=args.feather,
+                           hard=args.hard)
+    look.check_classes(segmenter_classes(args.segmenter, args.weights))
+    return look
+
+
+def _build_stylizer(args, default_assign=()):
+    from .segment import create_segmenter
+    from .style.catalog import StyleCache
+    from .stylizer import ClassStylizer
+
+    look = _look(args, default_assign)
     styles = StyleCache(max_side=args.style_size)
-    for spec in look.groups():
+    for spec in look.groups():  # style typos fail fast too
         styles.get(spec)
-    segmenter = create_segmenter(args.segmenter, weights=args.weights, **options)
+    segmenter = create_segmenter(args.segmenter, **_segmenter_options(args))
     return ClassStylizer(segmenter, look, styles=styles)
 
 
@@ -149,16 +160,11 @@ def _stylize_video(args) -> int:
 def _engine_config(args, source: str, options):
     from .engine import EngineConfig, PerfSettings
 
-    seg_options = {"variant": args.variant} if args.segmenter == "person" else {}
-    if args.segmenter == "cityscapes" and args.seg_size:
-        seg_options["size"] = args.seg_size
-    if args.weights:
-        seg_options["weights"] = args.weights
     perf = PerfSettings(style_size=args.style_size, plate=args.plate, plate_size=args.plate_size,
                         seg_every=args.seg_every, similar_skip=args.similar_skip, smoothing=args.smoothing,
                         crop=not args.no_crop, moving=args.moving)
     return EngineConfig(source=source, source_options=options, segmenter=args.segmenter,
-                        segmenter_options=seg_options, output_size=args.output_size, perf=perf,
+                        segmenter_options=_segmenter_options(args), output_size=args.output_size, perf=perf,
                         max_frames=args.frames)
 
 
@@ -230,17 +236,14 @@ def cmd_run(args) -> int:
 
     from .engine import Engine, SourceOptions
     from .engine.stats import format_line
-    from .look import Look
     from .stylizer import ClassStylizer
 
-    look = Look.from_specs(args.assign or DEMO_LOOK, strength=args.strength, feather=args.feather, hard=args.hard)
+    look = _look(args, DEMO_LOOK)
     options = SourceOptions(width=args.width, height=args.height, fps=args.fps, mjpg=args.mjpg,
                             loop=not args.no_loop, pace=not args.no_pace)
     config = _engine_config(args, args.source, options)
     from .engine.sources import SourceLost, open_source
-    from .segment import segmenter_classes
 
-    look.check_classes(segmenter_classes(args.segmenter, getattr(args, 'weights', None)))
     source = open_source(args.source, options)
     try:
         source.open()  # a missing camera is reported before any model loads
@@ -425,7 +428,7 @@ def cmd_styles_sheet(args) -> int:
 def cmd_classes(args) -> int:
     from .segment import segmenter_classes
 
-    print(" ".join(segmenter_classes(args.segmenter, getattr(args, 'weights', None))))
+    print(" ".join(segmenter_classes(args.segmenter, args.weights)))
     return 0
 
 
