@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-import torch
 
 from .engine import Engine, EngineConfig, PerfSettings
 from .engine.sources import FramesSource
@@ -241,6 +240,8 @@ def room_change(frames, look, perf, *, change_after: float = 3.0, seconds: float
 
 def naive_paper_method(frame: np.ndarray, n: int) -> float:
     """DABNet + one TransformerNet per style, torch eager, full size, sequential: seconds per frame."""
+    import torch
+
     from .segment.cityscapes import MEAN_BGR, CityscapesSegmenter
     from .style.johnson import TransformerNet
 
@@ -335,6 +336,8 @@ def _median_ms(fn, repeats: int) -> float:
 
 def scenario_models(args) -> dict:
     """Each network alone at the sizes the engine uses, ONNX Runtime and torch eager side by side."""
+    import torch
+
     from .segment.cityscapes import CityscapesSegmenter
     from .segment.person import PersonSegmenter
     from .style.catalog import create
@@ -382,6 +385,8 @@ RUNNERS = {"models": scenario_models, "bg720": scenario_bg720, "person720": scen
 
 
 def run(args) -> dict:
+    import torch
+
     results = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
                            "processor": platform.processor() or platform.machine()},
                "scenarios": {}}
