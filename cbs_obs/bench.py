@@ -119,7 +119,7 @@ def run_live(frames, look, perf, *, seconds: float, fps: float = 30.0, segmenter
     stats["cpu_percent_of_one_core"] = round(100 * cpu, 1)
     if plate is not None:
         stats["plate_restyles"] = plate.restyles
-        stats["plate_tiles_restyled"] = plate.tiles_restyled
+        stats["plate_tiles_restyled"] = getattr(plate, "tiles_restyled", None)
         stats["plate_restyle_ms"] = round(plate.last_restyle_s * 1000, 1)
     return stats, cap
 
