@@ -309,6 +309,23 @@ def _raise_fd_limit(wanted: int) -> None:
         pass
 
 
+def check_bind_host(host: str) -> None:
+    """Fail at once, with one line, when ``host`` is no address of this machine (before models load)."""
+    try:
+        infos = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as e:
+        raise CbsError(f"--host {host}: not a valid address or a name this machine resolves "
+                       f"({getattr(e, 'strerror', None) or e}); use 127.0.0.1, 0.0.0.0 or one of this machine's "
+                       "addresses") from None
+    family, _, _, _, addr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(addr)
+        except OSError as e:
+            raise CbsError(f"--host {host}: this machine has no such address ({e.strerror}); use 127.0.0.1, "
+                           "0.0.0.0 or one of its own addresses") from None
+
+
 class WebServer:
     """One FastAPI app served by uvicorn from a daemon thread; routes are added before ``start()``."""
 
@@ -343,11 +360,10 @@ class WebServer:
         return f"http://{host}:{self.port}"
 
     def _bind(self) -> socket.socket:
-        try:
-            infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-        except socket.gaierror as e:
-            raise CbsError(f"cannot listen on {self.host!r}: not an address or name of this machine ({e.strerror}); "
-                           "use --host 127.0.0.1, or an address this machine has") from None
+        if not 0 <= self.port <= 65535:
+            raise CbsError(f"port must be 0-65535, got {self.port}; pick one with --port")
+        check_bind_host(self.host)
+        infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
         family, _, _, _, addr = infos[0]
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

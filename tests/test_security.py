@@ -50,7 +50,9 @@ def test_binding_beyond_loopback_warns(person_model, tmp_path):
                           capture_output=True, text=True, timeout=120,
                           env={**os.environ, "CBS_OBS_CONFIG": str(tmp_path)})
     assert proc.returncode == 0, proc.stderr
-    assert "reachable from your network" in proc.stderr and "--host 127.0.0.1" in proc.stderr
+    warning = next(line for line in proc.stderr.splitlines() if "listening on 0.0.0.0" in line)
+    assert "camera" in warning and "viewable from your network" in warning and "token" in warning
+    assert "--host 127.0.0.1" in warning and "--allow-host" in warning
 
 
 def test_default_bind_is_loopback():

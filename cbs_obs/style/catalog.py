@@ -119,6 +119,12 @@ def create(spec: str, *, max_side: int | None = None) -> Style:
     raise UnknownNameError("style", spec, style_names(), "Or a family with an argument: " + ", ".join(EXAMPLES))
 
 
+def is_neural(spec: str) -> bool:
+    """True for styles run by a network (their memory grows with the picture's area)."""
+    family, _, arg = normalise_spec(spec).partition(":")
+    return family in BUILTIN_STYLES or family in ("magenta", "style-image", "johnson")
+
+
 def normalise_spec(spec: str) -> str:
     """One spelling per style: ``IMAGE:@x``, `` image:@x`` and ``image:@x`` are the same entry."""
     if not isinstance(spec, str):
