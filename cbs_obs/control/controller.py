@@ -142,8 +142,13 @@ class Controller:
     def refresh_uploads(self, name: str) -> None:
         """A picture was replaced or added: re-resolve the current look so its styles pick it up now."""
         with self._lock:
-            if any(a.style.endswith(f"@{name}") for a in self.look.assignments):
-                self.engine.set_look(self.look)
+            look = self.look
+            if any(a.style.endswith(f"@{name}") for a in look.assignments):
+                self.engine.set_look(look)  # the style cache sees the new file and rebuilds those styles
+                # the background plate keeps styled copies per spec: drop the ones made from the old picture
+                plate = getattr(getattr(self.engine, "renderer", None), "plate", None)
+                if plate is not None:
+                    plate.forget_unused({a.style for a in look.assignments if not a.style.endswith(f"@{name}")})
             self._changed()
 
     def on_scene(self, scene: str) -> str | None:
