@@ -351,7 +351,7 @@ class WebServer:
         from . import __version__
 
         return FastAPI(title="cbs-obs control API", version=__version__, docs_url=None, redoc_url=None,
-                       openapi_url="/api/openapi.json")
+                       openapi_url="/api/openapi.json", redirect_slashes=False)
 
     @property
     def url(self) -> str:

@@ -287,9 +287,9 @@ def test_concurrent_toggles_never_lose_an_update(live):
     call(url, "POST", "/api/enabled/on")
     for _ in range(3):
         before = live.controller.changes
-        errors = []
+        errors: list[int] = []
 
-        def worker():
+        def worker(errors=errors):
             for _ in range(15):
                 status, _ = call(url, "POST", "/api/enabled/toggle")
                 if status != 200:
