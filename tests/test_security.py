@@ -37,6 +37,14 @@ def test_no_password_or_token_in_logs(person_model, tmp_path):
         req = urllib.request.Request(f"http://127.0.0.1:{port}/api/enabled/toggle", method="POST",
                                      headers={"Authorization": f"Bearer {token}"})
         urllib.request.urlopen(req, timeout=5).read()
+        import socket
+
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:  # a malformed request line
+            sock.sendall(f"GET /?token={token} HTTP/1.1 x\r\nHost: 127.0.0.1\r\n\r\n".encode())
+            assert sock.recv(100).startswith(b"HTTP/1.1 400")
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:  # a refused Host, token in the URL
+            sock.sendall(f"GET /api/state?token={token} HTTP/1.1\r\nHost: evil.example\r\n\r\n".encode())
+            assert sock.recv(100).startswith(b"HTTP/1.1 403")
         time.sleep(2.5)  # let the OBS bridge retry with the password a few times
     finally:
         proc.send_signal(signal.SIGINT)
