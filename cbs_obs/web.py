@@ -184,7 +184,7 @@ class Guard:
                 raise HttpError(403, f"requests from {origin} are not allowed; use the panel at {s.url}/ "
                                 "or an OBS browser dock")
         change = method not in ("GET", "HEAD")
-        if s.token is None or not (change or s.reads_need_token) or path in s.open_paths:
+        if s.token is None or not (change or s.reads_need_token) or (not change and path in s.open_paths):
             return
         given = self._token_given(headers, query)
         if not given:
