@@ -148,7 +148,7 @@ class Controller:
                 # the background plate keeps styled copies per spec: drop the ones made from the old picture
                 plate = getattr(getattr(self.engine, "renderer", None), "plate", None)
                 if plate is not None:
-                    plate.forget_unused({a.style for a in look.assignments if not a.style.endswith(f"@{name}")})
+                    _forget_in_plate(plate, {a.style for a in look.assignments if not a.style.endswith(f"@{name}")})
             self._changed()
 
     def on_scene(self, scene: str) -> str | None:
@@ -164,3 +164,20 @@ class Controller:
                 log.warning("scene %r: preset %r could not be applied: %s", scene, name, e)
                 return None
         return name
+
+
+def _forget_in_plate(plate, keep: set[str]) -> None:
+    """Drop the plate's styled copies of every spec not in ``keep``, now and once more after the restyle
+    that may have been running with the old picture finishes (it would store an old copy again)."""
+    before = getattr(plate, "restyles", 0)
+    plate.forget_unused(keep)
+
+    def again():
+        import time
+
+        deadline = time.monotonic() + 15
+        while getattr(plate, "restyles", 0) == before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        plate.forget_unused(keep)
+
+    threading.Thread(target=again, name="plate-refresh", daemon=True).start()
