@@ -405,3 +405,43 @@ def test_preset_saves_leave_no_temp_files_and_stale_ones_are_cleaned(tmp_path):
     stale.write_text("{")
     os.utime(stale, (time.time() - 3600, time.time() - 3600))
     assert clean_stale_temps(tmp_path) == 1 and not stale.exists()
+
+
+def test_a_stalled_body_is_cut_by_the_server():
+    from cbs_obs.outputs.mjpeg import MjpegStream
+    from cbs_obs.web import ServerLimits, WebServer
+
+    server = WebServer("127.0.0.1", 0, limits=ServerLimits(body_timeout=1.0, header_timeout=2.0))
+    stream = MjpegStream(server)
+    stream.start(64, 48, 30)
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+            s.sendall(b"POST /snapshot.jpg HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n0123456789")
+            t0 = time.monotonic()
+            reply = s.recv(4096)
+            assert reply.startswith(b"HTTP/1.1 408") and 0.8 < time.monotonic() - t0 < 5
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+            s.sendall(b"GET /snapshot.jpg HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # headers never finished
+            t0 = time.monotonic()
+            assert s.recv(4096) == b"" and 1.5 < time.monotonic() - t0 < 6
+    finally:
+        stream.close()
+
+
+def test_a_burst_of_connections_is_accepted_at_once(live):
+    """The listen backlog holds a burst: no connect waits for a SYN retry (1 s with a backlog of 5)."""
+    results: list[float] = []
+
+    def one():
+        t0 = time.monotonic()
+        with socket.create_connection(("127.0.0.1", live.server.port), timeout=10):
+            results.append(time.monotonic() - t0)
+
+    threads = [threading.Thread(target=one) for _ in range(300)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    results.sort()
+    print(f"\nburst of 300 connects: median {results[150] * 1000:.1f} ms, slowest {results[-1] * 1000:.0f} ms")
+    assert len(results) == 300 and results[-1] < 0.9
