@@ -177,14 +177,16 @@ def test_sliders_show_their_values(browser, live_engine):
 
     api(live_engine, "PUT", "/api/look", {"assignments": [{"cls": "background", "style": "blur",
                                                            "strength": 0.35}], "mask": {"feather": 2.5}})
+    from selenium.common.exceptions import StaleElementReferenceException
+
     _open_panel(browser, live_engine, 480, 900)
-    assert browser.find_element(By.CSS_SELECTOR, '[data-value-for="background"]').text == "0.35"
+    wait = WebDriverWait(browser, 10, ignored_exceptions=(StaleElementReferenceException,))
+    value = lambda d: d.find_element(By.CSS_SELECTOR, '[data-value-for="background"]').text  # noqa: E731
+    wait.until(lambda d: value(d) == "0.35")
     assert browser.find_element(By.ID, "featherVal").text == "2.5 px"
-    slider = browser.find_element(By.CSS_SELECTOR, 'input[type=range][data-cls="background"]')
-    browser.execute_script("arguments[0].value = 0.8; arguments[0].dispatchEvent(new Event('input'));"
-                           "arguments[0].dispatchEvent(new Event('change'));", slider)
-    WebDriverWait(browser, 10).until(lambda d: d.find_element(
-        By.CSS_SELECTOR, '[data-value-for="background"]').text == "0.80")
+    browser.execute_script("const s = document.querySelector('input[type=range][data-cls=background]');"
+                           "s.value = 0.8; s.dispatchEvent(new Event('input')); s.dispatchEvent(new Event('change'));")
+    wait.until(lambda d: value(d) == "0.80")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and live_engine.look.assignments[0].strength != 0.8:
         time.sleep(0.05)
@@ -218,7 +220,9 @@ def test_changes_are_pushed_not_polled(browser, live_engine):
     before = browser.execute_script(count)
     t0 = time.monotonic()
     api(live_engine, "PUT", "/api/look", {"assignments": [{"cls": "background", "style": "cartoon"}]})
-    WebDriverWait(browser, 5, poll_frequency=0.02).until(
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    WebDriverWait(browser, 5, poll_frequency=0.02, ignored_exceptions=(StaleElementReferenceException,)).until(
         lambda d: d.find_element(By.CSS_SELECTOR, '[data-active-for="background"]').text == "cartoon")
     pushed_s = time.monotonic() - t0
     time.sleep(4.0)
