@@ -12,7 +12,6 @@ import asyncio
 import errno
 import json
 import logging
-import resource
 import socket
 import threading
 import time
@@ -301,6 +300,10 @@ def _protocol_class(header_timeout: float):
 def _raise_fd_limit(wanted: int) -> None:
     """Idle connections cost a file descriptor each; let the cap, not the OS limit, decide."""
     try:
+        import resource  # POSIX only
+    except ImportError:
+        return
+    try:
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         target = min(hard if hard != resource.RLIM_INFINITY else wanted, wanted)
         if soft != resource.RLIM_INFINITY and soft < target:
@@ -394,7 +397,8 @@ class WebServer:
         self.port = sock.getsockname()[1]
         _raise_fd_limit(self.limits.max_connections + 256)
         config = uvicorn.Config(Guard(self.app, self), http=_protocol_class(self.limits.header_timeout),
-                                lifespan="off", access_log=False, log_level="warning", server_header=False,
+                                lifespan="off", access_log=False, log_level="warning", log_config=None,
+                                server_header=False,
                                 limit_concurrency=self.limits.max_connections,
                                 timeout_keep_alive=int(max(1, self.limits.keep_alive)),
                                 timeout_graceful_shutdown=1, backlog=self.limits.backlog)
