@@ -123,6 +123,7 @@ def cmd_stylize(args) -> int:
         return _stylize_video(args)
     frame = read_image(args.input)
     _check_out(args.output)
+    _check_neural_size(args, frame.shape[1], frame.shape[0])
     stylizer = _build_stylizer(args)
     t0 = time.perf_counter()
     result = stylizer.process(frame)
@@ -138,6 +139,19 @@ def cmd_stylize(args) -> int:
     return 0
 
 
+def _check_neural_size(args, width: int, height: int) -> None:
+    """Neural styles need memory that grows with the picture's area; refuse what would not fit, and say how
+    to go on (a bigger cap, or styling at a smaller size), instead of failing deep in ONNX Runtime."""
+    from .style.catalog import is_neural
+
+    side = min(max(width, height), args.style_size or max(width, height))
+    neural = [a.style for a in _look(args, ()).assignments if is_neural(a.style)]
+    if neural and side > args.max_side:
+        raise InputError(f"{args.input} is {width}x{height}; neural styles ({neural[0]}) run at most "
+                         f"{args.max_side} px per side here: raise the cap with --max-side {max(width, height)} "
+                         f"(needs several GB of memory) or style at a smaller size with --style-size {args.max_side}")
+
+
 def _check_out(path: Path) -> None:
     if not path.parent.exists():
         raise InputError(f"cannot write {path}: folder {path.parent} does not exist")
@@ -148,12 +162,15 @@ def _stylize_video(args) -> int:
     file styled offline is as steady as the live output."""
     from concurrent.futures import ThreadPoolExecutor
 
+    import cv2
+
     from tqdm import tqdm
 
     from .engine.render import Renderer
     from .video import create_writer, frames, open_video
 
     cap, fps, count = open_video(args.input)
+    _check_neural_size(args, int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
     stylizer = _build_stylizer(args)
     perf = _perf_settings(args, moving="sync")
     writer = None
@@ -277,6 +294,11 @@ def cmd_run(args) -> int:
 
     if not 0 <= args.port <= 65535:
         raise InputError(f"--port must be 0-65535, got {args.port}")
+    if args.fps is not None and not args.fps > 0:
+        raise InputError(f"--fps must be a positive number of frames per second, got {args.fps:g}")
+    from .web import check_bind_host
+
+    check_bind_host(args.host)
     look = _look(args, DEMO_LOOK)
     options = SourceOptions(width=args.width, height=args.height, fps=args.fps, mjpg=args.mjpg,
                             loop=not args.no_loop, pace=not args.no_pace)
@@ -295,7 +317,8 @@ def cmd_run(args) -> int:
 
         obs = ObsSettings.from_args(args)
     app = LiveApp(AppConfig(engine=config, look=look, outputs=_output_specs(args),
-                            control=ControlSettings(host=args.host, port=args.port), obs=obs),
+                            control=ControlSettings(host=args.host, port=args.port,
+                                                    allow_hosts=tuple(args.allow_host or ())), obs=obs),
                   source=source, stylizer=stylizer)
     app.start()
     try:
@@ -490,6 +513,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_look_options(s)
     s.add_argument("--mask-out", type=Path, metavar="PNG", help="also save the styled-weight mask (0..255)")
     s.add_argument("--overlay", type=Path, metavar="PNG", help="also save a class-colour debug overlay")
+    s.add_argument("--max-side", type=_positive_int, default=4096, metavar="PX",
+                   help="largest picture side neural styles may run at (default 4096; memory grows with the area)")
     _add_steady_options(s.add_argument_group("videos: steadiness"))
     s.set_defaults(func=cmd_stylize)
 
@@ -520,6 +545,9 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--host", default="127.0.0.1",
                      help="address of the web panel, control API and MJPEG stream (default 127.0.0.1)")
     out.add_argument("--port", type=int, default=8765, help="their port (default 8765)")
+    out.add_argument("--allow-host", action="append", metavar="NAME",
+                     help="another name browsers may use for this machine (the Host header is checked against "
+                     "loopback names and --host); repeat for several")
     out.add_argument("--record", type=Path, metavar="MP4", help="record the output to a file")
     out.add_argument("--preview", action="store_true", help="show a preview window (q quits)")
     out.add_argument("--null", action="store_true", help="discard frames (benchmarks)")
@@ -641,6 +669,11 @@ def _with_config(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import os
+
+    # FFmpeg (inside OpenCV) prints its own complaint before ours; ours says what to do. --verbose keeps it.
+    if "--verbose" not in (argv if argv is not None else sys.argv) and "-v" not in (argv or sys.argv):
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
