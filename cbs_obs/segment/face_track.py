@@ -1,0 +1,122 @@
+"""Follow faces from frame to frame the way MediaPipe's FaceMesh front end does.
+
+Each frame's crop comes from the previous frame's landmarks; the detector runs only while fewer
+faces are tracked than ``max_faces`` (MediaPipe's ``NormalizedRectVectorHasMinSize`` gate), and
+its new crops are merged with the tracked ones so that a tracked face wins over a detection of
+the same face (``AssociationNormRect``, IoU > 0.5). A face whose mesh score drops to 0.5 or below
+is dropped, which lets the detector look for it again on the next frame.
+
+One change from MediaPipe, for cost: with some faces tracked but fewer than ``max_faces``,
+MediaPipe runs the detector on every frame to catch newcomers; here it runs every
+``redetect_every`` frames (every frame again as soon as no face is tracked). With
+``redetect_every=1`` the behaviour is MediaPipe's.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .face_detect import FaceDetector
+from .face_mesh import FaceLandmarker, NormRect, roi_from_detection, roi_from_landmarks
+
+ASSOCIATION_IOU = 0.5
+MIN_PRESENCE = 0.5
+
+
+@dataclass(frozen=True)
+class TrackedFace:
+    """``landmarks``: [468, 3] in frame pixels (x, y; z in the same scale as x)."""
+
+    landmarks: np.ndarray
+    score: float
+    rect: NormRect
+    detected: bool  # this frame's crop came from the detector, not from the last landmarks
+
+
+@dataclass
+class TrackerStats:
+    frames: int = 0
+    detector_runs: int = 0
+    landmark_runs: int = 0
+    detect_s: float = 0.0
+    landmark_s: float = 0.0
+    total_s: float = 0.0
+
+    def per_frame(self) -> dict[str, float]:
+        """Mean ms per frame for each stage, and the share of frames on which the detector ran."""
+        n = max(self.frames, 1)
+        return {
+            "detect_ms": 1000 * self.detect_s / n,
+            "landmarks_ms": 1000 * self.landmark_s / n,
+            "tracking_ms": 1000 * (self.total_s - self.detect_s - self.landmark_s) / n,
+            "detector_rate": self.detector_runs / n,
+            "faces_per_frame": self.landmark_runs / n,
+        }
+
+
+def associate(detected: list[NormRect], tracked: list[NormRect],
+              threshold: float = ASSOCIATION_IOU) -> list[tuple[NormRect, bool]]:
+    """Detections first, then tracked rects; each newcomer evicts earlier rects it overlaps."""
+    out: list[tuple[NormRect, bool]] = []
+    for rects, from_detector in ((detected, True), (tracked, False)):
+        for r in rects:
+            out = [(o, d) for o, d in out if r.iou(o) <= threshold]
+            out.append((r, from_detector))
+    return out
+
+
+class FaceTracker:
+    """``process(frame)`` -> the faces in a BGR frame, tracked across calls. Thread-safe."""
+
+    def __init__(self, detector: FaceDetector, landmarker: FaceLandmarker, *, max_faces: int = 4,
+                 redetect_every: int = 15, static: bool = False):
+        self.detector, self.landmarker = detector, landmarker
+        self.max_faces, self.redetect_every, self.static = max(1, int(max_faces)), max(1, int(redetect_every)), static
+        self.stats = TrackerStats()
+        self._lock = threading.Lock()
+        self._prev: list[NormRect] = []
+        self._size: tuple[int, int] | None = None
+        self._since_detect = 0
+
+    def reset(self) -> None:
+        with self._lock:
+            self._prev, self._size, self._since_detect = [], None, 0
+
+    def process(self, frame: np.ndarray) -> list[TrackedFace]:
+        with self._lock:
+            return self._process(frame)
+
+    def _process(self, frame: np.ndarray) -> list[TrackedFace]:
+        t0 = time.perf_counter()
+        size = frame.shape[:2]
+        prev = [] if self.static or size != self._size else self._prev
+        self._size = size
+        detected: list[NormRect] = []
+        due = not prev or self._since_detect + 1 >= self.redetect_every
+        if len(prev) < self.max_faces and due:
+            t = time.perf_counter()
+            det = self.detector.detect(frame).take(self.max_faces)
+            self.stats.detect_s += time.perf_counter() - t
+            self.stats.detector_runs += 1
+            detected = [roi_from_detection(det.boxes[i], det.keypoints[i], size) for i in range(len(det))]
+            self._since_detect = 0
+        else:
+            self._since_detect += 1
+        faces: list[TrackedFace] = []
+        for rect, from_detector in associate(detected, prev)[: self.max_faces]:
+            t = time.perf_counter()
+            landmarks, score = self.landmarker.run(frame, rect)
+            self.stats.landmark_s += time.perf_counter() - t
+            self.stats.landmark_runs += 1
+            if score <= MIN_PRESENCE:
+                continue
+            faces.append(TrackedFace(landmarks, score, rect, from_detector))
+        self._prev = [roi_from_landmarks(f.landmarks, size) for f in faces]
+        h, w = size
+        faces = [TrackedFace(f.landmarks * np.float32([w, h, w]), f.score, f.rect, f.detected) for f in faces]
+        self.stats.frames += 1
+        self.stats.total_s += time.perf_counter() - t0
+        return faces
