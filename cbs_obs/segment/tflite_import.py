@@ -103,6 +103,11 @@ class TfliteGraph(nn.Module):
             self.register_buffer(name, torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)))
         return name
 
+    def _layout_const(self, index: int) -> str:
+        """A constant operand in our activation layout: 4-D ones NCHW, others as TFLite has them."""
+        arr = self._raw[index].astype(np.float32)
+        return self._const(index, arr.transpose(0, 3, 1, 2) if arr.ndim == 4 else arr)
+
     def _nchw_const(self, index: int) -> str:
         """Elementwise operands: NHWC constants become broadcastable NCHW ones."""
         arr = self._raw[index].astype(np.float32)
@@ -213,12 +218,16 @@ class TfliteGraph(nn.Module):
             axis = o.Axis() % rank
             dim = _NHWC_TO_NCHW_AXIS[axis] if rank == 4 else axis
             act = self._fused(o.FusedActivationFunction())
+            dyn = [i for i in ins if i not in self._raw]
+            consts = {f"k{n}": self._layout_const(i) for n, i in enumerate(ins) if i in self._raw}
+            slots = [f"k{n}" if i in self._raw else None for n, i in enumerate(ins)]
 
-            def concat(*xs, dim=dim, act=act):
-                y = torch.cat(xs, dim=dim)
+            def concat(*xs, dim=dim, act=act, slots=slots, **kw):
+                it = iter(xs)
+                y = torch.cat([kw[s] if s else next(it) for s in slots], dim=dim)
                 return act(y) if act else y
 
-            self.ops.append(_Op("concat", ins, outs, concat))
+            self.ops.append(_Op("concat", dyn, outs, concat, consts))
         elif builtin == B.RESHAPE:
             self._add_reshape(ins, outs)
         elif builtin == B.CUSTOM and code.CustomCode() == b"Convolution2DTransposeBias":
