@@ -205,3 +205,211 @@ def test_person_is_face_plus_body_wherever_a_class_is_named():
     # the plain person segmenter's own class is not a group
     assert known_names(("background", "person")) == ("background", "person")
     Look.from_specs(["person=blur"]).check_classes(("background", "person"))
+
+
+# -- the real networks on real frames ---------------------------------------------------------------
+FRAMES = ("astronaut_360x640", "again_f20", "walk_f30", "headpose_female_f10", "headpose_male_f30")
+
+
+@pytest.fixture(scope="session")
+def face_models(person_model):
+    """Both face networks, fetched from the mediapipe wheel on PyPI like the person model."""
+    from cbs_obs import registry
+    from cbs_obs.errors import DownloadError
+
+    try:
+        return [registry.fetch(n, progress=False) for n in ("face-detection-short", "face-landmark")]
+    except DownloadError as e:
+        pytest.skip(f"cannot reach PyPI to fetch the face models: {e}")
+
+
+@pytest.fixture(scope="session")
+def face_nets(face_models):
+    from cbs_obs.segment.face_detect import FaceDetector
+    from cbs_obs.segment.face_mesh import FaceLandmarker
+
+    return FaceDetector(), FaceLandmarker()
+
+
+@pytest.fixture(scope="session")
+def face_segmenter(face_models):
+    from cbs_obs.segment import create_segmenter
+
+    return create_segmenter("person-face")
+
+
+def reference(name: str):
+    """A real frame, MediaPipe FaceMesh's landmarks on it (pixels) and its filled face ovals."""
+    meta = json.loads(shared_file("data/faces/faces.json").read_text())
+    frame = cv2.imread(str(shared_file(f"data/faces/{name}.png")))
+    landmarks = np.load(shared_file(f"data/faces/{name}.landmarks.npy"))
+    oval = cv2.imread(str(shared_file(f"data/faces/{name}.face_oval.png")), cv2.IMREAD_GRAYSCALE) > 127
+    assert landmarks.shape == (meta["frames"][name]["faces"], 468, 3)
+    return frame, landmarks, oval
+
+
+def face_box(landmarks: np.ndarray) -> float:
+    return float(max(np.ptp(landmarks[:, 0]), np.ptp(landmarks[:, 1])))
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / max((a | b).sum(), 1))
+
+
+def test_oval_order_is_mediapipes(face_models):
+    from cbs_obs.segment.person_face import FACE_OVAL
+
+    meta = json.loads(shared_file("data/faces/faces.json").read_text())
+    assert list(FACE_OVAL) == meta["oval_order"]
+
+
+@pytest.mark.parametrize("name", FRAMES)
+def test_landmarks_match_mediapipe(face_nets, name):
+    """Single-image mode, as the references were made: detector, rotated crop, mesh, projection."""
+    from cbs_obs.segment.face_track import FaceTracker
+
+    frame, ref, _ = reference(name)
+    faces = FaceTracker(*face_nets, static=True).process(frame)
+    assert len(faces) == len(ref) == 1
+    got = faces[0].landmarks
+    box = face_box(ref[0])
+    err = np.linalg.norm(got[:, :2] - ref[0, :, :2], axis=1)
+    z_err = np.abs(got[:, 2] - ref[0, :, 2])
+    print(f"{name}: mean landmark error {err.mean():.3f} px = {100 * err.mean() / box:.3f}% of the face box "
+          f"({box:.0f} px), max {err.max():.2f} px, mean |dz| {z_err.mean():.3f} px")
+    assert err.mean() <= 0.01 * box
+    assert z_err.mean() <= 0.01 * box
+
+
+@pytest.mark.parametrize("name", FRAMES)
+def test_face_class_matches_mediapipe_oval(face_segmenter, name):
+    frame, _, oval = reference(name)
+    face_segmenter.tracker.reset()
+    probs = face_segmenter.segment(frame)
+    assert probs.classes == ("background", "face", "body")
+    np.testing.assert_allclose(probs.probs.sum(0), 1.0, atol=1e-5)
+    face = probs.mask(["face"], frame.shape[:2]) > 0.5
+    score = iou(face, oval)
+    print(f"{name}: face class IoU with MediaPipe's face oval {score:.4f}")
+    assert score >= 0.9
+    np.testing.assert_allclose(probs.mask(["person"]), 1 - probs.probs[0], atol=1e-6)
+
+
+def test_body_style_leaves_the_face_bit_identical(face_segmenter):
+    """``body=candy-pop``: hair and clothes styled, the face untouched, through the real stylizer."""
+    from cbs_obs.stylizer import ClassStylizer
+
+    frame, _, oval = reference("again_f20")
+    face_segmenter.tracker.reset()
+    result = ClassStylizer(face_segmenter, Look.from_specs(["body=candy-pop"])).process(frame)
+    inside = cv2.erode(oval.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0  # 4 px in from the oval
+    same = (result.frame == frame).all(axis=2)
+    print(f"face pixels unchanged: {same[inside].mean():.4f} of {inside.sum()}")
+    assert same[inside].all()
+    body = result.probs.mask(["body"], frame.shape[:2]) > 0.95
+    assert body.sum() > 20 * inside.sum() / 10 and (~same[body]).mean() > 0.9  # the outfit really is styled
+    # and the other way round: face=... changes the face only
+    face_segmenter.tracker.reset()
+    only_face = ClassStylizer(face_segmenter, Look.from_specs(["face=candy-pop"])).process(frame)
+    far = cv2.dilate(oval.astype(np.uint8), np.ones((25, 25), np.uint8)) == 0
+    assert (only_face.frame[far] == frame[far]).all()
+    assert (only_face.frame[inside] != frame[inside]).any(axis=1).mean() > 0.9
+
+
+def _around_face(frame, landmarks, oval, side=240):
+    """A ``side`` square of the frame centred on the face, with the reference moved along."""
+    cx, cy = (int(v) for v in landmarks[0, :, :2].mean(0))
+    x0 = min(max(cx - side // 2, 0), frame.shape[1] - side)
+    y0 = min(max(cy - side // 2, 0), frame.shape[0] - side)
+    sl = (slice(y0, y0 + side), slice(x0, x0 + side))
+    return frame[sl], landmarks[0] - np.float32([x0, y0, 0]), oval[sl]
+
+
+def test_two_faces_each_get_theirs(face_segmenter):
+    """Two real faces side by side (each frame cut to a square around its face: the short-range
+    detector, like MediaPipe's, wants faces of at least a fifth or so of the picture)."""
+    a, ref_a, oval_a = _around_face(*reference("again_f20"))
+    b, ref_b, oval_b = _around_face(*reference("headpose_male_f30"))
+    frame = np.hstack([a, b])
+    face_segmenter.tracker.reset()
+    for _ in range(3):  # the first frame detects, the next ones track
+        probs = face_segmenter.segment(frame)
+    faces = sorted(face_segmenter.faces, key=lambda f: f.landmarks[:, 0].mean())
+    assert len(faces) == 2 and not any(f.detected for f in faces)
+    for face, ref, dx in ((faces[0], ref_a, 0), (faces[1], ref_b, a.shape[1])):
+        err = np.linalg.norm(face.landmarks[:, :2] - (ref[:, :2] + [dx, 0]), axis=1).mean()
+        print(f"face at x+{dx}: mean landmark error {100 * err / face_box(ref):.2f}% of the face box (tracked)")
+        assert err <= 0.03 * face_box(ref)  # tracked crops differ from the single-image ones a little
+    face = probs.mask(["face"], frame.shape[:2]) > 0.5
+    both = np.hstack([oval_a, oval_b])
+    print(f"two faces: face class IoU {iou(face, both):.4f}, left {iou(face[:, :240], oval_a):.4f}, "
+          f"right {iou(face[:, 240:], oval_b):.4f}")
+    assert iou(face[:, :240], oval_a) >= 0.85 and iou(face[:, 240:], oval_b) >= 0.85
+
+
+def _pan(frame: np.ndarray, dx: int) -> np.ndarray:
+    """The camera turned: the picture slides right by ``dx`` pixels (edge pixels fill the gap)."""
+    m = np.float32([[1, 0, dx], [0, 1, 0]])
+    return cv2.warpAffine(frame, m, (frame.shape[1], frame.shape[0]), borderMode=cv2.BORDER_REPLICATE)
+
+
+def test_face_leaving_and_coming_back_is_found_again(face_nets):
+    """Tracked while visible (the detector only when tracking slips), lost when out of the picture,
+    found again on return."""
+    from cbs_obs.segment.face_track import FaceTracker
+
+    frame, ref, _ = reference("again_f20")
+    tracker = FaceTracker(*face_nets, max_faces=1)
+    out, back = list(range(0, 421, 30)), list(range(420, -1, -30))
+    shifts = [0, 0, 0] + out + [420] * 3 + back + [0] * 3  # the camera pans away at 30 px a frame and back
+    seen, ran = [], []
+    for dx in shifts:
+        runs = tracker.stats.detector_runs
+        seen.append(len(tracker.process(_pan(frame, dx))))
+        ran.append(tracker.stats.detector_runs > runs)
+    print("pan", shifts, "\nfaces", seen, "\ndetector", [int(r) for r in ran])
+    gone = [i for i, dx in enumerate(shifts) if dx == 420]
+    assert seen[:3] == [1, 1, 1] and ran[:3] == [True, False, False]  # detected once, then tracked
+    assert all(seen[i] == 0 and ran[i] for i in gone)  # out of the picture: lost, the detector looks every frame
+    assert seen[-4:] == [1] * 4 and not any(ran[-3:])  # back: found again, and tracked
+    assert all(seen[i] for i, dx in enumerate(shifts) if dx <= 240)  # fully in the picture: never a hole
+    final = tracker.process(frame)[0].landmarks
+    err = np.linalg.norm(final[:, :2] - ref[0, :, :2], axis=1).mean()
+    print(f"after coming back: mean landmark error {100 * err / face_box(ref[0]):.2f}% of the face box")
+    assert err <= 0.03 * face_box(ref[0])
+
+
+def test_no_face_leaves_the_face_class_empty(face_segmenter):
+    from cbs_obs.stylizer import ClassStylizer
+
+    cap = cv2.VideoCapture(str(shared_file("data/video/car-detection.mp4")))
+    ok, frame = cap.read()
+    cap.release()
+    assert ok
+    face_segmenter.tracker.reset()
+    stylizer = ClassStylizer(face_segmenter, Look.from_specs(["face=candy-pop"]))
+    result = stylizer.process(frame)
+    assert face_segmenter.faces == []
+    assert result.probs.probs[1].max() == 0.0
+    assert (result.frame == frame).all()  # nothing to style, nothing touched
+    assert ClassStylizer(face_segmenter, Look.from_specs(["person=blur"])).process(frame).frame.shape == frame.shape
+    blank = np.zeros((48, 64, 3), np.uint8)  # tiny and empty frames do not break it either
+    assert face_segmenter.segment(blank).probs[1].max() == 0.0
+
+
+def test_cli_stylize_with_the_face_kept(face_models, tmp_path):
+    from tests.test_cli import run_cli
+
+    src = shared_file("data/faces/again_f20.png")
+    out = tmp_path / "out.png"
+    proc = run_cli("stylize", src, "-o", out, "--segmenter", "person-face", "-a", "body=candy-pop")
+    assert proc.returncode == 0, proc.stderr
+    frame, styled = cv2.imread(str(src)), cv2.imread(str(out))
+    _, _, oval = reference("again_f20")
+    inside = cv2.erode(oval.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    assert styled.shape == frame.shape and (styled[inside] == frame[inside]).all()
+    assert (styled != frame).any(axis=2).mean() > 0.1
+    proc = run_cli("stylize", src, "-o", out, "--segmenter", "person-face", "-a", "person=blur", "-a", "face=blur")
+    assert proc.returncode == 2 and "'face' gets a style from both 'person' and 'face'" in proc.stderr
+    proc = run_cli("classes", "--segmenter", "person-face")
+    assert proc.stdout.split("\n")[:2] == ["background face body", "person = face + body"]

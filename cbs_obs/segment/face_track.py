@@ -6,10 +6,12 @@ its new crops are merged with the tracked ones so that a tracked face wins over 
 the same face (``AssociationNormRect``, IoU > 0.5). A face whose mesh score drops to 0.5 or below
 is dropped, which lets the detector look for it again on the next frame.
 
-One change from MediaPipe, for cost: with some faces tracked but fewer than ``max_faces``,
+Two changes from MediaPipe. For cost: with some faces tracked but fewer than ``max_faces``,
 MediaPipe runs the detector on every frame to catch newcomers; here it runs every
-``redetect_every`` frames (every frame again as soon as no face is tracked). With
-``redetect_every=1`` the behaviour is MediaPipe's.
+``redetect_every`` frames (every frame again as soon as no face is tracked; ``redetect_every=1``
+is MediaPipe's rule). For steadiness: when a tracked face is lost, MediaPipe shows no face on
+that frame and detects on the next one; here the detector runs again on the same frame, so a
+fast head movement does not punch a one-frame hole in the face mask.
 """
 from __future__ import annotations
 
@@ -89,31 +91,46 @@ class FaceTracker:
         with self._lock:
             return self._process(frame)
 
+    def _detect(self, frame: np.ndarray) -> list[NormRect]:
+        t = time.perf_counter()
+        det = self.detector.detect(frame).take(self.max_faces)
+        self.stats.detect_s += time.perf_counter() - t
+        self.stats.detector_runs += 1
+        self._since_detect = 0
+        size = frame.shape[:2]
+        return [roi_from_detection(det.boxes[i], det.keypoints[i], size) for i in range(len(det))]
+
+    def _landmarks(self, frame: np.ndarray, rects: list[tuple[NormRect, bool]]) -> list[TrackedFace]:
+        """The mesh in each crop; faces scoring MIN_PRESENCE or less are dropped (normalised coords)."""
+        faces = []
+        for rect, from_detector in rects:
+            t = time.perf_counter()
+            landmarks, score = self.landmarker.run(frame, rect)
+            self.stats.landmark_s += time.perf_counter() - t
+            self.stats.landmark_runs += 1
+            if score > MIN_PRESENCE:
+                faces.append(TrackedFace(landmarks, score, rect, from_detector))
+        return faces
+
     def _process(self, frame: np.ndarray) -> list[TrackedFace]:
         t0 = time.perf_counter()
         size = frame.shape[:2]
         prev = [] if self.static or size != self._size else self._prev
         self._size = size
+        ran = False
         detected: list[NormRect] = []
         due = not prev or self._since_detect + 1 >= self.redetect_every
         if len(prev) < self.max_faces and due:
-            t = time.perf_counter()
-            det = self.detector.detect(frame).take(self.max_faces)
-            self.stats.detect_s += time.perf_counter() - t
-            self.stats.detector_runs += 1
-            detected = [roi_from_detection(det.boxes[i], det.keypoints[i], size) for i in range(len(det))]
-            self._since_detect = 0
+            detected, ran = self._detect(frame), True
         else:
             self._since_detect += 1
-        faces: list[TrackedFace] = []
-        for rect, from_detector in associate(detected, prev)[: self.max_faces]:
-            t = time.perf_counter()
-            landmarks, score = self.landmarker.run(frame, rect)
-            self.stats.landmark_s += time.perf_counter() - t
-            self.stats.landmark_runs += 1
-            if score <= MIN_PRESENCE:
-                continue
-            faces.append(TrackedFace(landmarks, score, rect, from_detector))
+        faces = self._landmarks(frame, associate(detected, prev)[: self.max_faces])
+        if not ran and len(faces) < len(prev):
+            # A tracked face slipped out of its crop (fast motion). MediaPipe would show no face on
+            # this frame and detect on the next; detecting now avoids a one-frame hole in the mask.
+            kept = [f.rect for f in faces]
+            fresh = [r for r in self._detect(frame) if all(r.iou(k) <= ASSOCIATION_IOU for k in kept)]
+            faces += self._landmarks(frame, [(r, True) for r in fresh[: self.max_faces - len(faces)]])
         self._prev = [roi_from_landmarks(f.landmarks, size) for f in faces]
         h, w = size
         faces = [TrackedFace(f.landmarks * np.float32([w, h, w]), f.score, f.rect, f.detected) for f in faces]

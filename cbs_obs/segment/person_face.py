@@ -29,7 +29,8 @@ def face_oval_mask(faces: list[TrackedFace], frame_size: tuple[int, int], grid: 
                    edge: float) -> np.ndarray:
     """Filled face ovals on a ``grid`` = (h, w) covering the frame, float32 in [0, 1].
 
-    ``edge``: Gaussian softness as a fraction of each face's width (0 gives an anti-aliased hard edge).
+    ``edge``: width of the fade outside the oval as a fraction of each face's width (Gaussian sigma;
+    0 gives an anti-aliased hard edge).
     """
     gh, gw = grid
     out = np.zeros(grid, np.float32)
@@ -41,7 +42,9 @@ def face_oval_mask(faces: list[TrackedFace], frame_size: tuple[int, int], grid: 
         soft = one.astype(np.float32) * (1 / 255)
         sigma = edge * float(np.ptp(pts[:, 0]))
         if sigma > 0.3:
-            soft = cv2.GaussianBlur(soft, (0, 0), sigma)
+            # The blurred outline is 0.5 on the oval; doubling it keeps the whole oval at exactly 1
+            # (the face stays untouched up to its edge) and fades out just outside it.
+            soft = np.minimum(cv2.GaussianBlur(soft, (0, 0), sigma) * 2, 1)
         np.maximum(out, soft, out=out)
     return out
 
