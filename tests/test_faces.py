@@ -413,3 +413,53 @@ def test_cli_stylize_with_the_face_kept(face_models, tmp_path):
     assert proc.returncode == 2 and "'face' gets a style from both 'person' and 'face'" in proc.stderr
     proc = run_cli("classes", "--segmenter", "person-face")
     assert proc.stdout.split("\n")[:2] == ["background face body", "person = face + body"]
+
+
+def test_one_euro_smoothing_step_by_step():
+    """MediaPipe's one-euro filter worked by hand on a two-point 'face' 40 px wide and 20 high."""
+    from cbs_obs.segment.face_smooth import LandmarkSmoother
+
+    pts = np.float32([[0, 0, 0], [40, 20, 0]])
+    s = LandmarkSmoother()
+    np.testing.assert_array_equal(s.apply(0.0, pts), pts)  # the first sample passes through
+    moved = pts + np.float32([3, 0, 0])
+    got = s.apply(1 / 30, moved)
+    speed = 3 * 30 / 30  # 3 px at 30 Hz, over the face size (40 + 20) / 2 = 30 px
+    a_d = 1 / (1 + 30 / (2 * np.pi * 1.0))  # derivative cutoff 1 Hz at 30 Hz
+    cutoff = 0.05 + 80 * a_d * speed
+    a = 1 / (1 + 30 / (2 * np.pi * cutoff))
+    np.testing.assert_allclose(got[:, 0], pts[:, 0] + 3 * a, rtol=1e-5)
+    np.testing.assert_allclose(got[:, 1], pts[:, 1], atol=1e-6)  # y did not move
+    assert np.array_equal(s.apply(1 / 30, pts), pts)  # a repeated timestamp passes through untouched
+
+
+def test_one_euro_smoothing_holds_still_faces_and_follows_moving_ones():
+    from cbs_obs.segment.face_smooth import LandmarkSmoother
+
+    rng = np.random.default_rng(1)
+    base = rng.uniform(0, 100, size=(468, 3)).astype(np.float32)  # a 100 px "face"
+    s = LandmarkSmoother()
+    outs = [s.apply(i / 30, base + rng.normal(0, 0.5, base.shape).astype(np.float32)) for i in range(60)]
+    jitter_out = np.std(np.diff(np.stack(outs[30:]), axis=0))
+    assert jitter_out < 0.5 * 0.5 * np.sqrt(2)  # still: the noise is at least halved
+    s = LandmarkSmoother()
+    for i in range(30):  # moving 10 px a frame (a third of the face a second): follows closely
+        got = s.apply(i / 30, base + [10 * i, 0, 0])
+    assert np.abs(got[:, 0] - (base[:, 0] + 290)).mean() < 3
+
+
+def test_tracked_face_oval_is_steady_under_camera_noise(face_nets):
+    """A still face seen through sensor noise: the smoothed landmarks barely move from frame to frame."""
+    from cbs_obs.segment.face_track import FaceTracker
+
+    frame, _, _ = reference("headpose_male_f30")
+    rng = np.random.default_rng(2)
+    noisy = [np.clip(frame + rng.normal(0, 4, frame.shape), 0, 255).astype(np.uint8) for _ in range(20)]
+    moves = {}
+    for smooth in (False, True):
+        tracker = FaceTracker(*face_nets, max_faces=1, smooth=smooth)
+        pts = [tracker.process(f, t=i / 30)[0].landmarks[:, :2] for i, f in enumerate(noisy)]
+        steps = np.diff(np.stack(pts[5:]), axis=0)
+        moves[smooth] = float(np.linalg.norm(steps, axis=2).mean())
+    print(f"frame-to-frame landmark movement under noise: raw {moves[False]:.3f} px, smoothed {moves[True]:.3f} px")
+    assert moves[True] < 0.35 * moves[False]

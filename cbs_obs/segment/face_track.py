@@ -23,6 +23,7 @@ import numpy as np
 
 from .face_detect import FaceDetector
 from .face_mesh import FaceLandmarker, NormRect, roi_from_detection, roi_from_landmarks
+from .face_smooth import LandmarkSmoother
 
 ASSOCIATION_IOU = 0.5
 MIN_PRESENCE = 0.5
@@ -30,12 +31,14 @@ MIN_PRESENCE = 0.5
 
 @dataclass(frozen=True)
 class TrackedFace:
-    """``landmarks``: [468, 3] in frame pixels (x, y; z in the same scale as x)."""
+    """``landmarks``: [468, 3] in frame pixels (x, y; z in the same scale as x), smoothed when the
+    tracker smooths. ``id`` stays the same while the face is followed from frame to frame."""
 
     landmarks: np.ndarray
     score: float
     rect: NormRect
     detected: bool  # this frame's crop came from the detector, not from the last landmarks
+    id: int = 0
 
 
 @dataclass
@@ -61,14 +64,14 @@ class TrackerStats:
         }
 
 
-def associate(detected: list[NormRect], tracked: list[NormRect],
-              threshold: float = ASSOCIATION_IOU) -> list[tuple[NormRect, bool]]:
-    """Detections first, then tracked rects; each newcomer evicts earlier rects it overlaps."""
-    out: list[tuple[NormRect, bool]] = []
-    for rects, from_detector in ((detected, True), (tracked, False)):
-        for r in rects:
-            out = [(o, d) for o, d in out if r.iou(o) <= threshold]
-            out.append((r, from_detector))
+def associate(detected: list[NormRect], tracked: list[tuple[NormRect, int]],
+              threshold: float = ASSOCIATION_IOU) -> list[tuple[NormRect, int | None]]:
+    """Detections (id None) first, then tracked rects with their face id; each newcomer evicts the
+    earlier rects it overlaps, so a tracked face wins over a detection of itself."""
+    out: list[tuple[NormRect, int | None]] = []
+    for r, face_id in [(d, None) for d in detected] + list(tracked):
+        out = [(o, i) for o, i in out if r.iou(o) <= threshold]
+        out.append((r, face_id))
     return out
 
 
@@ -76,22 +79,26 @@ class FaceTracker:
     """``process(frame)`` -> the faces in a BGR frame, tracked across calls. Thread-safe."""
 
     def __init__(self, detector: FaceDetector, landmarker: FaceLandmarker, *, max_faces: int = 4,
-                 redetect_every: int = 15, static: bool = False):
+                 redetect_every: int = 15, static: bool = False, smooth: bool = True):
         self.detector, self.landmarker = detector, landmarker
         self.max_faces, self.redetect_every, self.static = max(1, int(max_faces)), max(1, int(redetect_every)), static
+        self.smooth = smooth and not static
         self.stats = TrackerStats()
         self._lock = threading.Lock()
-        self._prev: list[NormRect] = []
+        self._prev: list[tuple[NormRect, int]] = []
         self._size: tuple[int, int] | None = None
         self._since_detect = 0
+        self._next_id = 1
+        self._smoothers: dict[int, LandmarkSmoother] = {}
 
     def reset(self) -> None:
         with self._lock:
-            self._prev, self._size, self._since_detect = [], None, 0
+            self._prev, self._size, self._since_detect, self._smoothers = [], None, 0, {}
 
-    def process(self, frame: np.ndarray) -> list[TrackedFace]:
+    def process(self, frame: np.ndarray, t: float | None = None) -> list[TrackedFace]:
+        """``t``: the frame's time in seconds for the landmark smoothing (default: now)."""
         with self._lock:
-            return self._process(frame)
+            return self._process(frame, time.monotonic() if t is None else t)
 
     def _detect(self, frame: np.ndarray) -> list[NormRect]:
         t = time.perf_counter()
@@ -102,19 +109,22 @@ class FaceTracker:
         size = frame.shape[:2]
         return [roi_from_detection(det.boxes[i], det.keypoints[i], size) for i in range(len(det))]
 
-    def _landmarks(self, frame: np.ndarray, rects: list[tuple[NormRect, bool]]) -> list[TrackedFace]:
+    def _landmarks(self, frame: np.ndarray, rects: list[tuple[NormRect, int | None]]) -> list[TrackedFace]:
         """The mesh in each crop; faces scoring MIN_PRESENCE or less are dropped (normalised coords)."""
         faces = []
-        for rect, from_detector in rects:
+        for rect, face_id in rects:
             t = time.perf_counter()
             landmarks, score = self.landmarker.run(frame, rect)
             self.stats.landmark_s += time.perf_counter() - t
             self.stats.landmark_runs += 1
             if score > MIN_PRESENCE:
-                faces.append(TrackedFace(landmarks, score, rect, from_detector))
+                from_detector = face_id is None
+                if from_detector:
+                    face_id, self._next_id = self._next_id, self._next_id + 1
+                faces.append(TrackedFace(landmarks, score, rect, from_detector, face_id))
         return faces
 
-    def _process(self, frame: np.ndarray) -> list[TrackedFace]:
+    def _process(self, frame: np.ndarray, now: float) -> list[TrackedFace]:
         t0 = time.perf_counter()
         size = frame.shape[:2]
         prev = [] if self.static or size != self._size else self._prev
@@ -132,10 +142,15 @@ class FaceTracker:
             # this frame and detect on the next; detecting now avoids a one-frame hole in the mask.
             kept = [f.rect for f in faces]
             fresh = [r for r in self._detect(frame) if all(r.iou(k) <= ASSOCIATION_IOU for k in kept)]
-            faces += self._landmarks(frame, [(r, True) for r in fresh[: self.max_faces - len(faces)]])
-        self._prev = [roi_from_landmarks(f.landmarks, size) for f in faces]
+            faces += self._landmarks(frame, [(r, None) for r in fresh[: self.max_faces - len(faces)]])
+        # the next crops come from the raw landmarks, as in MediaPipe; only the output is smoothed
+        self._prev = [(roi_from_landmarks(f.landmarks, size), f.id) for f in faces]
         h, w = size
-        faces = [TrackedFace(f.landmarks * np.float32([w, h, w]), f.score, f.rect, f.detected) for f in faces]
+        scale = np.float32([w, h, w])
+        smoothers = {f.id: self._smoothers.get(f.id) or LandmarkSmoother() for f in faces} if self.smooth else {}
+        self._smoothers = smoothers
+        faces = [TrackedFace(smoothers[f.id].apply(now, f.landmarks * scale) if self.smooth else f.landmarks * scale,
+                             f.score, f.rect, f.detected, f.id) for f in faces]
         self.stats.frames += 1
         self.stats.faces += len(faces)
         self.stats.total_s += time.perf_counter() - t0
