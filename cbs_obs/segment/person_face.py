@@ -29,7 +29,7 @@ def face_oval_mask(faces: list[TrackedFace], frame_size: tuple[int, int], grid: 
                    edge: float) -> np.ndarray:
     """Filled face ovals on a ``grid`` = (h, w) covering the frame, float32 in [0, 1].
 
-    ``edge``: width of the fade outside the oval as a fraction of each face's width (Gaussian sigma;
+    ``edge``: width of the fade across the oval as a fraction of each face's width (Gaussian sigma;
     0 gives an anti-aliased hard edge).
     """
     gh, gw = grid
@@ -42,9 +42,10 @@ def face_oval_mask(faces: list[TrackedFace], frame_size: tuple[int, int], grid: 
         soft = one.astype(np.float32) * (1 / 255)
         sigma = edge * float(np.ptp(pts[:, 0]))
         if sigma > 0.3:
-            # The blurred outline is 0.5 on the oval; doubling it keeps the whole oval at exactly 1
-            # (the face stays untouched up to its edge) and fades out just outside it.
-            soft = np.minimum(cv2.GaussianBlur(soft, (0, 0), sigma) * 2, 1)
+            # The blurred outline is 0.5 on the oval. Stretching [0.25, 0.75] to [0, 1] keeps that
+            # contour on the oval and makes the face exactly 1 from 0.7 sigma inside it, so pixels
+            # there stay untouched when only the body is styled.
+            soft = np.clip((cv2.GaussianBlur(soft, (0, 0), sigma) - 0.25) * 2, 0, 1)
         np.maximum(out, soft, out=out)
     return out
 
