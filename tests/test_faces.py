@@ -513,3 +513,30 @@ def test_tracking_matches_mediapipe_video_mode(face_nets, clip):
           f"worst frame {100 * np.max(errors):.3f}%; detector ran on {tracker.stats.detector_runs} frames")
     assert np.mean(errors) <= 0.01 and np.max(errors) <= 0.01
     assert tracker.stats.detector_runs == 1  # found once, then followed
+
+
+def test_control_patches_and_presets_accept_the_person_group(tmp_path):
+    """The API's look patches and the presets name ``person`` with the person-face segmenter too."""
+    from types import SimpleNamespace
+
+    from cbs_obs.control.controller import Controller
+    from cbs_obs.control.presets import Presets
+    from cbs_obs.stylizer import ClassStylizer
+
+    stylizer = ClassStylizer(SimpleNamespace(name="person-face", classes=("background", "face", "body")))
+
+    class Engine:  # the part of the engine the controller talks to
+        classes, look = stylizer.classes, Look()
+
+        def set_look(self, look):
+            self.look = stylizer.set_look(look)
+
+    ctl = Controller(Engine(), Presets(tmp_path / "presets.json"))
+    ctl.patch_look({"assignments": {"person": "blur", "background": "grey"}})
+    ctl.save_preset("Painted me")
+    ctl.patch_look({"assignments": {"person": None, "body": "blur", "face": "grey"}})
+    with pytest.raises(SettingsError, match="'face' gets a style from both"):
+        ctl.patch_look({"assignments": {"person": "blur"}})
+    assert {a.cls for a in ctl.apply_preset("Painted me").assignments} == {"person", "background"}
+    with pytest.raises(UnknownNameError, match="valid classes: background, face, body, person"):
+        ctl.patch_look({"assignments": {"hair": "blur"}})

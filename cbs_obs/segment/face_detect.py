@@ -2,7 +2,7 @@
 
 The network (BlazeFace, 128x128) only scores 896 fixed SSD anchors and regresses offsets from
 them; the box a user sees comes from the pre- and post-processing around it, so that is rebuilt
-step by step from MediaPipe's graph ``face_detection_short_range`` (values in DESIGN.md):
+step by step from MediaPipe's graph ``face_detection_short_range`` and its option values:
 letterbox the frame into 128x128 (zero border, values in [-1, 1]), generate the anchors, decode
 boxes and six keypoints, keep scores above 0.5, merge overlaps with weighted non-maximum
 suppression (IoU > 0.3), and map the result back out of the letterbox.
