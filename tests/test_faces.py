@@ -490,7 +490,7 @@ def test_live_engine_styles_the_body_and_keeps_the_face(face_models):
 
 
 @pytest.mark.parametrize("clip", ["again", "walk", "head-pose-face-detection-male"])
-def test_tracking_matches_mediapipe_video_mode(face_nets, clip):
+def test_tracking_matches_mediapipe_video_mode(request, clip):
     """Frame by frame over a real clip, the tracked landmarks (crop from the last landmarks, detector
     only when lost) agree with MediaPipe's own FaceMesh in video mode. Smoothing off and
     ``redetect_every=1``: MediaPipe's legacy FaceMesh does not smooth."""
@@ -498,8 +498,9 @@ def test_tracking_matches_mediapipe_video_mode(face_nets, clip):
 
     ref = np.load(shared_file(f"data/faces/tracked/{clip}.tracked_landmarks.npy"))
     meta = json.loads(shared_file("data/faces/tracked/tracked.json").read_text())["clips"][clip]
-    cap = cv2.VideoCapture(str(shared_file(f"data/{meta['source']}")))
-    tracker = FaceTracker(*face_nets, max_faces=1, smooth=False, redetect_every=1)
+    video = shared_file(f"data/{meta['source']}")
+    tracker = FaceTracker(*request.getfixturevalue("face_nets"), max_faces=1, smooth=False, redetect_every=1)
+    cap = cv2.VideoCapture(str(video))
     errors = []
     for r in ref:
         ok, frame = cap.read()
