@@ -21,7 +21,7 @@ from .person import PersonSegmenter
 # MediaPipe's FACEMESH_FACE_OVAL edges walked as one closed outline (mesh point indices).
 FACE_OVAL = (176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109, 10, 338, 297, 332, 284,
              251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152, 148)
-MASK_SIDE = 512  # long side of the probability grid: the face edge needs more than the selfie net's 256
+MASK_SIDE = 384  # long side of the probability grid: the face edge needs more than the selfie net's 256
 _SHIFT = 4  # sub-pixel bits for polygon filling
 
 
