@@ -541,3 +541,29 @@ def test_control_patches_and_presets_accept_the_person_group(tmp_path):
     assert {a.cls for a in ctl.apply_preset("Painted me").assignments} == {"person", "background"}
     with pytest.raises(UnknownNameError, match="valid classes: background, face, body, person"):
         ctl.patch_look({"assignments": {"hair": "blur"}})
+
+
+def test_oval_window_matches_the_whole_grid_and_faces_at_the_border():
+    """The oval is drawn in the face's own window; the result is what drawing on the whole grid gives."""
+    from cbs_obs.segment.face_track import TrackedFace
+    from cbs_obs.segment.person_face import FACE_OVAL, face_oval_mask
+
+    t = np.linspace(0, 2 * np.pi, len(FACE_OVAL), endpoint=False)
+    lm = np.zeros((468, 3), np.float32)
+
+    def face(cx, cy):
+        pts = lm.copy()
+        pts[list(FACE_OVAL), 0], pts[list(FACE_OVAL), 1] = cx + 40 * np.cos(t), cy + 55 * np.sin(t)
+        return TrackedFace(pts, 1.0, None, False)
+
+    inside = face_oval_mask([face(100, 80)], (200, 300), (200, 300), 0.03)
+    whole = np.zeros((200, 300), np.uint8)  # the same oval drawn and blurred on the whole grid
+    pts = face(100, 80).landmarks[list(FACE_OVAL), :2]
+    cv2.fillPoly(whole, [np.round(pts * 16).astype(np.int32)], 255, cv2.LINE_AA, 4)
+    whole = np.clip((cv2.GaussianBlur(whole.astype(np.float32) / 255, (0, 0), 0.03 * 80) - 0.25) * 2, 0, 1)
+    np.testing.assert_allclose(inside, whole, atol=1e-5)
+    assert inside[80, 100] == 1.0 and inside[80, 40] == 0.0 and inside.sum() == pytest.approx(np.pi * 40 * 55, rel=0.03)
+    half = face_oval_mask([face(10, 80)], (200, 300), (200, 300), 0.03)  # half out of the picture
+    assert half[80, 0] == 1.0 and half[80, 55] < 0.5 < half[80, 46] and half[80, 62] == 0.0
+    gone = face_oval_mask([face(-200, 80)], (200, 300), (200, 300), 0.03)
+    assert gone.max() == 0.0

@@ -37,16 +37,25 @@ def face_oval_mask(faces: list[TrackedFace], frame_size: tuple[int, int], grid: 
     sx, sy = gw / frame_size[1], gh / frame_size[0]
     for face in faces:
         pts = face.landmarks[list(FACE_OVAL), :2] * np.float32([sx, sy])
-        one = np.zeros(grid, np.uint8)
-        cv2.fillPoly(one, [np.round(pts * (1 << _SHIFT)).astype(np.int32)], 255, cv2.LINE_AA, _SHIFT)
-        soft = one.astype(np.float32) * (1 / 255)
         sigma = edge * float(np.ptp(pts[:, 0]))
+        # work in the face's own window (the oval plus the blur's reach), not the whole grid
+        pad = int(np.ceil(4 * sigma)) + 2
+        x0, y0 = (max(int(np.floor(v)) - pad, 0) for v in pts.min(0))
+        x1, y1 = min(int(np.ceil(pts[:, 0].max())) + pad, gw), min(int(np.ceil(pts[:, 1].max())) + pad, gh)
+        if x1 <= x0 or y1 <= y0:
+            continue  # the face is outside the picture
+        one = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        local = np.round((pts - [x0, y0]) * (1 << _SHIFT)).astype(np.int32)
+        cv2.fillPoly(one, [local], 255, cv2.LINE_AA, _SHIFT)
+        soft = one.astype(np.float32) * (1 / 255)
         if sigma > 0.3:
             # The blurred outline is 0.5 on the oval. Stretching [0.25, 0.75] to [0, 1] keeps that
             # contour on the oval and makes the face exactly 1 from 0.7 sigma inside it, so pixels
-            # there stay untouched when only the body is styled.
+            # there stay untouched when only the body is styled. The window's margin is empty, so
+            # only the picture's own border is reflected, as on the whole grid.
             soft = np.clip((cv2.GaussianBlur(soft, (0, 0), sigma) - 0.25) * 2, 0, 1)
-        np.maximum(out, soft, out=out)
+        window = out[y0:y1, x0:x1]
+        np.maximum(window, soft, out=window)
     return out
 
 
