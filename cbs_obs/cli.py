@@ -37,16 +37,13 @@ def _add_look_options(p: argparse.ArgumentParser, default_assign=()) -> None:
                    help="longest side at which neural styles run (default: frame size)")
 
 
-def _add_perf_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("speed and quality")
+def _add_steady_options(g) -> None:
+    """What keeps video steady; shared by live runs and offline videos (the same layers render both)."""
     g.add_argument("--plate", choices=("auto", "on", "off"), default="auto",
-                   help="background plate: style the still room at full resolution only when it changes "
-                   "(auto: on for the person segmenter)")
+                   help="background plate: style the still room at full resolution only where it changes, fading "
+                   "changes in (auto: on for the person segmenter)")
     g.add_argument("--plate-size", type=_positive_int, metavar="PX", help="longest side for styling the plate "
                    "(default: output size)")
-    g.add_argument("--seg-every", type=_positive_int, default=1, metavar="N", help="segment every N frames")
-    g.add_argument("--similar-skip", type=float, default=0.0, metavar="D",
-                   help="reuse the last result when a frame changed less than D (0-255 mean); 0 = off")
     g.add_argument("--smoothing", type=float, default=0.8, metavar="A",
                    help="mask smoothing 0-0.95: weight of the previous mask, moved along the motion, where the "
                    "segmenter is unsure (default 0.8; 0 = off)")
@@ -56,6 +53,14 @@ def _add_perf_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-edges", action="store_true",
                    help="plain bilinear mask edges instead of edges snapped to the frame (guided filter)")
     g.add_argument("--no-crop", action="store_true", help="style moving classes on the whole frame, not their box")
+
+
+def _add_perf_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("speed and quality")
+    _add_steady_options(g)
+    g.add_argument("--seg-every", type=_positive_int, default=1, metavar="N", help="segment every N frames")
+    g.add_argument("--similar-skip", type=float, default=0.0, metavar="D",
+                   help="reuse the last result when a frame changed less than D (0-255 mean); 0 = off")
     g.add_argument("--moving", choices=("async", "sync"), default="async",
                    help="moving classes (a styled person): async styles them in their own thread and shows the "
                    "newest styled box on every frame (camera frame rate); sync makes each frame wait for its own")
@@ -140,37 +145,56 @@ def _check_out(path: Path) -> None:
 
 
 def _stylize_video(args) -> int:
+    """Videos go through the live engine's renderer (offline: every frame kept, restyles in line), so a
+    file styled offline is as steady as the live output."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from tqdm import tqdm
 
+    from .engine.render import Renderer
     from .video import create_writer, frames, open_video
 
     cap, fps, count = open_video(args.input)
     stylizer = _build_stylizer(args)
+    perf = _perf_settings(args, moving="sync")
     writer = None
     t0, n = time.perf_counter(), 0
-    try:
-        for frame in tqdm(frames(cap), total=count or None, unit="frame", desc="stylize"):
-            out = stylizer.process(frame).frame
-            if writer is None:
-                writer = create_writer(args.output, fps, (out.shape[1], out.shape[0]))
-            writer.write(out)
-            n += 1
-    finally:
-        cap.release()
-        if writer is not None:
-            writer.release()
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="worker") as pool:
+        renderer = Renderer(stylizer, perf, pool, args.segmenter, realtime=False)
+        try:
+            for frame in tqdm(frames(cap), total=count or None, unit="frame", desc="stylize"):
+                out, _ = renderer.render(frame, stylizer.look)
+                if writer is None:
+                    writer = create_writer(args.output, fps, (out.shape[1], out.shape[0]))
+                writer.write(out)
+                n += 1
+        finally:
+            renderer.close()
+            cap.release()
+            if writer is not None:
+                writer.release()
     dt = time.perf_counter() - t0
     print(f"wrote {args.output}: {n} frames, {n / dt:.1f} fps")
     return 0
 
 
 # -- run / demo ------------------------------------------------------------------------------
-def _engine_config(args, source: str, options):
-    from .engine import EngineConfig, PerfSettings
+def _perf_settings(args, **fixed):
+    from .engine import PerfSettings
 
-    perf = PerfSettings(style_size=args.style_size, plate=args.plate, plate_size=args.plate_size,
-                        seg_every=args.seg_every, similar_skip=args.similar_skip, smoothing=args.smoothing,
-                        crop=not args.no_crop, moving=args.moving, temporal=args.temporal, edges=not args.no_edges)
+    given = {"style_size": args.style_size, "plate": args.plate, "plate_size": args.plate_size,
+             "smoothing": args.smoothing, "temporal": args.temporal, "edges": not args.no_edges,
+             "crop": not args.no_crop}
+    for name in ("seg_every", "similar_skip", "moving"):
+        if hasattr(args, name):
+            given[name] = getattr(args, name)
+    return PerfSettings(**{**given, **fixed})
+
+
+def _engine_config(args, source: str, options):
+    from .engine import EngineConfig
+
+    perf = _perf_settings(args)
     return EngineConfig(source=source, source_options=options, segmenter=args.segmenter,
                         segmenter_options=_segmenter_options(args), output_size=args.output_size, perf=perf,
                         max_frames=args.frames)
@@ -470,6 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_look_options(s)
     s.add_argument("--mask-out", type=Path, metavar="PNG", help="also save the styled-weight mask (0..255)")
     s.add_argument("--overlay", type=Path, metavar="PNG", help="also save a class-colour debug overlay")
+    _add_steady_options(s.add_argument_group("videos: steadiness"))
     s.set_defaults(func=cmd_stylize)
 
     r = sub.add_parser("run", help="run the live engine: camera/file/stream -> virtual camera, MJPEG, recording",
@@ -547,7 +572,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS), metavar="NAME",
                    help=f"which scenarios ({', '.join(SCENARIOS)}; default all)")
     b.add_argument("--seconds", type=float, default=20.0, help="measured seconds per live scenario (default 20)")
-    b.add_argument("--clip", help="video to use instead of the built-in clip (scaled to 1280x720)")
+    b.add_argument("--clip", action="append", metavar="VIDEO",
+                   help="real footage to measure on (repeat for several clips; cropped and scaled to 1280x720, "
+                   "played forwards then backwards); default: the built-in clip")
+    b.add_argument("--naive-window", type=_positive_int, default=30, metavar="N",
+                   help="consecutive frames styled naively (every frame in full) for comparison (default 30)")
+    b.add_argument("--compare-sync", action="store_true", help="person720: also run --moving sync as a reference")
+    b.add_argument("--room-change", action="store_true", help="bg720: also time a room change (a light switched on)")
     b.add_argument("--cityscapes-frame", type=str, metavar="PNG", help="a 1024x2048 Cityscapes frame")
     b.add_argument("--compare-naive", action="store_true",
                    help="also time the paper's method run naively (DABNet + TransformerNet, torch eager, full size)")

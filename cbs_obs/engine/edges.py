@@ -37,16 +37,37 @@ class GuidedUpsampler:
 
     def __call__(self, small: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         h, w = size
+        mask = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
         if (h, w) != self.gray.shape:
-            return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+            return mask
         g, mean_g, var_g, k = self._guide_at(small.shape)
         mean_p = cv2.blur(small, k)
         a = (cv2.blur(g * small, k) - mean_g * mean_p) / (var_g + np.float32(self.eps))
         b = mean_p - a * mean_g
         a, b = cv2.blur(a, k), cv2.blur(b, k)
-        a = cv2.resize(a, (w, h), interpolation=cv2.INTER_LINEAR)
-        b = cv2.resize(b, (w, h), interpolation=cv2.INTER_LINEAR)
-        return np.clip(cv2.multiply(a, self.gray) + b, 0.0, 1.0)
+        # where the mask is surely 0 or 1 all around, the filter gives the mask back: work only near edges
+        edge = cv2.dilate(((mean_p > 0.0) & (mean_p < 1.0)).astype(np.uint8), np.ones(k, np.uint8))
+        ys, xs = np.nonzero(edge)
+        if len(ys) == 0:
+            return mask
+        sh, sw = small.shape
+        fy, fx = h / sh, w / sw
+        y0, y1 = int(ys.min() * fy), min(h, int(np.ceil((ys.max() + 1) * fy)))
+        x0, x1 = int(xs.min() * fx), min(w, int(np.ceil((xs.max() + 1) * fx)))
+        ab = _upsample_region(np.dstack([a, b]), (h, w), (y0, y1, x0, x1))
+        q = cv2.multiply(ab[..., 0], self.gray[y0:y1, x0:x1]) + ab[..., 1]
+        mask[y0:y1, x0:x1] = np.clip(q, 0.0, 1.0)
+        return mask
+
+
+def _upsample_region(small: np.ndarray, size: tuple[int, int], box: tuple[int, int, int, int]) -> np.ndarray:
+    """Bilinear upsampling of ``small`` to ``size``, computed for ``box`` only (half-pixel centres, as cv2.resize)."""
+    y0, y1, x0, x1 = box
+    sh, sw = small.shape[:2]
+    fy, fx = sh / size[0], sw / size[1]
+    xs = ((np.arange(x0, x1, dtype=np.float32) + 0.5) * fx - 0.5)[None, :].repeat(y1 - y0, 0)
+    ys = ((np.arange(y0, y1, dtype=np.float32) + 0.5) * fy - 0.5)[:, None].repeat(x1 - x0, 1)
+    return cv2.remap(small, xs, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 class MaskSmoother:

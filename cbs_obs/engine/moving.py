@@ -17,6 +17,7 @@ import logging
 import threading
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from .motion import Motion, remap_region
@@ -171,22 +172,21 @@ class MovingLayer:
         region = _union(self.region, box)
         ry0, ry1, rx0, rx1 = region
         if chain is None or motion.still:  # styled from this very frame
-            fresh = source[ry0:ry1, rx0:rx1].astype(np.float32)
+            fresh = np.ascontiguousarray(source[ry0:ry1, rx0:rx1])
             covered = np.zeros((ry1 - ry0, rx1 - rx0), np.float32)
             covered[y0 - ry0:y1 - ry0, x0 - rx0:x1 - rx0] = 1.0
             valid = np.ones(motion.valid.shape, bool)
         else:
             coords, valid = chain
             maps = motion.full_map(coords, region)
-            fresh = remap_region(source, maps).astype(np.float32)
+            fresh = remap_region(source, maps)
             inside = (maps[0] >= x0) & (maps[0] <= x1 - 1) & (maps[1] >= y0) & (maps[1] <= y1 - 1)
             covered = motion.full_mask(valid, region) * inside
         trusted = motion.full_mask(self._trust, region)
-        weight = covered * (1.0 - (1.0 - self.blend) * trusted)
+        weight = (covered * (1.0 - (1.0 - self.blend) * trusted)).astype(np.float32)
         self._trust = np.maximum(self._trust, valid.astype(np.float32))
-        old = self.canvas[ry0:ry1, rx0:rx1].astype(np.float32)
-        mixed = old + (fresh - old) * weight[..., None]
-        self.canvas[ry0:ry1, rx0:rx1] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+        old = self.canvas[ry0:ry1, rx0:rx1]
+        self.canvas[ry0:ry1, rx0:rx1] = cv2.blendLinear(fresh, old, weight, 1.0 - weight)
         self.region = region
         self.landed += 1
 
