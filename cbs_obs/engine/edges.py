@@ -35,11 +35,12 @@ class GuidedUpsampler:
             self._small[shape] = (g, mean_g, var_g, k)
         return self._small[shape]
 
-    def __call__(self, small: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    def __call__(self, small: np.ndarray, size: tuple[int, int], cutoff: float = 0.0) -> np.ndarray:
+        """``small`` at ``size``; values within ``cutoff`` of 0 or 1 snap to it (sure pixels stay bit-exact)."""
         h, w = size
         mask = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
         if (h, w) != self.gray.shape:
-            return mask
+            return _snap(mask, cutoff)
         g, mean_g, var_g, k = self._guide_at(small.shape)
         mean_p = cv2.blur(small, k)
         a = (cv2.blur(g * small, k) - mean_g * mean_p) / (var_g + np.float32(self.eps))
@@ -51,23 +52,20 @@ class GuidedUpsampler:
         if len(ys) == 0:
             return mask
         sh, sw = small.shape
+        cy0, cy1, cx0, cx1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
         fy, fx = h / sh, w / sw
-        y0, y1 = int(ys.min() * fy), min(h, int(np.ceil((ys.max() + 1) * fy)))
-        x0, x1 = int(xs.min() * fx), min(w, int(np.ceil((xs.max() + 1) * fx)))
-        ab = _upsample_region(np.dstack([a, b]), (h, w), (y0, y1, x0, x1))
+        y0, y1, x0, x1 = round(cy0 * fy), round(cy1 * fy), round(cx0 * fx), round(cx1 * fx)
+        ab = cv2.resize(np.dstack([a, b])[cy0:cy1, cx0:cx1], (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
         q = cv2.multiply(ab[..., 0], self.gray[y0:y1, x0:x1]) + ab[..., 1]
-        mask[y0:y1, x0:x1] = np.clip(q, 0.0, 1.0)
+        mask[y0:y1, x0:x1] = _snap(np.clip(q, 0.0, 1.0), cutoff)
         return mask
 
 
-def _upsample_region(small: np.ndarray, size: tuple[int, int], box: tuple[int, int, int, int]) -> np.ndarray:
-    """Bilinear upsampling of ``small`` to ``size``, computed for ``box`` only (half-pixel centres, as cv2.resize)."""
-    y0, y1, x0, x1 = box
-    sh, sw = small.shape[:2]
-    fy, fx = sh / size[0], sw / size[1]
-    xs = ((np.arange(x0, x1, dtype=np.float32) + 0.5) * fx - 0.5)[None, :].repeat(y1 - y0, 0)
-    ys = ((np.arange(y0, y1, dtype=np.float32) + 0.5) * fy - 0.5)[:, None].repeat(x1 - x0, 1)
-    return cv2.remap(small, xs, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+def _snap(mask: np.ndarray, cutoff: float) -> np.ndarray:
+    if cutoff > 0:
+        mask[mask < cutoff] = 0.0
+        mask[mask > 1.0 - cutoff] = 1.0
+    return mask
 
 
 class MaskSmoother:

@@ -132,10 +132,12 @@ class Motion:
         return grid(h, w), np.ones((h, w), bool)
 
     # -- applying a flow-size map to full-resolution pixels --------------------------------------------
-    def full_map(self, coords: np.ndarray, box: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
-        """A flow-size absolute map, upsampled to full-resolution remap maps for the region ``box``."""
+    def full_map(self, coords: np.ndarray, box: tuple[int, int, int, int],
+                 shape: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """A flow-size absolute map, upsampled to remap maps for the region ``box`` of an image of
+        ``shape`` (default: the frame's; a smaller shape for pictures kept at a fraction of it)."""
         y0, y1, x0, x1 = box
-        h, w = self.shape
+        h, w = shape or self.shape
         fh, fw = coords.shape[:2]
         sx, sy = w / fw, h / fh
         # the flow cells that cover the box (one cell of context), scaled to full-resolution coordinates
@@ -147,10 +149,11 @@ class Motion:
         region = big[oy:oy + (y1 - y0), ox:ox + (x1 - x0)]
         return region[..., 0], region[..., 1]
 
-    def full_mask(self, valid: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-        """A flow-size map (bool or 0..1) as a float weight 0..1 over ``box`` at full resolution (soft edges)."""
+    def full_mask(self, valid: np.ndarray, box: tuple[int, int, int, int],
+                  shape: tuple[int, int] | None = None) -> np.ndarray:
+        """A flow-size map (bool or 0..1) as a float weight 0..1 over ``box`` of an image of ``shape`` (soft edges)."""
         y0, y1, x0, x1 = box
-        h, w = self.shape
+        h, w = shape or self.shape
         up = cv2.resize(valid.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
         return up[y0:y1, x0:x1]
 
