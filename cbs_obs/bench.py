@@ -372,8 +372,41 @@ def scenario_models(args) -> dict:
         ms["Johnson TransformerNet 640x360 (torch eager)"] = _median_ms(lambda: net(x), 3)
     for name in ("blur", "pixelate", "cartoon", "sketch", "grey"):
         ms[f"filter {name} 1280x720"] = _median_ms(lambda s=name: create(s).apply(f720), n)
+    out["faces"] = _face_figures(frames, n)
     out["johnson_vs_multistyle_ratio_640x360"] = round(
         ms["Johnson TransformerNet 640x360 (torch eager)"] / ms["built-in style starry-blue 640x360 (onnx)"], 2)
+    return out
+
+
+def _face_figures(frames: list[np.ndarray], n: int) -> dict:
+    """The person-face segmenter's cost: each face network alone, then the whole clip tracked frame
+    by frame (ms per frame for detection, landmarks and the tracking arithmetic, how often the
+    detector ran, faces per frame)."""
+    from .segment.face_mesh import roi_from_detection
+    from .segment.face_track import TrackerStats
+    from .segment.person_face import PersonFaceSegmenter
+
+    seg = PersonFaceSegmenter()
+    det, mesh = seg.tracker.detector, seg.tracker.landmarker
+    f = frames[0]
+    out: dict = {"ms": {f"face detector 128x128 ({det.backend}), from a 720p frame": _median_ms(lambda: det.detect(f),
+                                                                                                n)}}
+    found = det.detect(f)
+    if len(found):
+        roi = roi_from_detection(found.boxes[0], found.keypoints[0], f.shape[:2])
+        out["ms"][f"face mesh 192x192 ({mesh.backend}), one face"] = _median_ms(lambda: mesh.run(f, roi), n)
+    seg.tracker.reset()
+    seg.tracker.stats = TrackerStats()
+    times = []
+    for frame in frames:
+        t0 = time.perf_counter()
+        seg.segment(frame)
+        times.append(time.perf_counter() - t0)
+    per = {k: round(v, 2 if k.endswith("_ms") else 3) for k, v in seg.tracker.stats.per_frame().items()}
+    person_ms = _median_ms(lambda: seg.person.segment(f), n)
+    out["tracked_clip"] = {"frames": len(frames), **per,
+                           "person_face_segmenter_ms_median": round(float(np.median(times)) * 1000, 1),
+                           "person_segmenter_alone_ms_median": person_ms}
     return out
 
 

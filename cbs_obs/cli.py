@@ -21,7 +21,8 @@ DEMO_LOOK = ("background=starry-blue",)
 
 # -- stylize ---------------------------------------------------------------------------------
 def _add_look_options(p: argparse.ArgumentParser, default_assign=()) -> None:
-    p.add_argument("--segmenter", "-s", default="person", help="person (webcam, default) or cityscapes (street scenes)")
+    p.add_argument("--segmenter", "-s", default="person", help="person (webcam, default), person-face (webcam with "
+                   "face, body and background classes; person = face + body) or cityscapes (street scenes)")
     p.add_argument("--assign", "-a", action="append", metavar="CLASS=STYLE[@STRENGTH]",
                    default=None, help="style a class; repeat for several classes (cbs-obs styles list, "
                    f"cbs-obs classes). Default: {' '.join(default_assign) or 'none'}")
@@ -80,7 +81,7 @@ def _add_obs_options(p: argparse.ArgumentParser, *, flag: bool = True) -> None:
 
 
 def _segmenter_options(args) -> dict:
-    options = {"variant": args.variant} if args.segmenter == "person" else {}
+    options = {"variant": args.variant} if args.segmenter in ("person", "person-face") else {}
     if args.segmenter == "cityscapes" and args.seg_size:
         options["size"] = args.seg_size
     if args.weights:
@@ -436,9 +437,12 @@ def cmd_styles_sheet(args) -> int:
 
 
 def cmd_classes(args) -> int:
-    from .segment import segmenter_classes
+    from .segment import CLASS_GROUPS, known_names, segmenter_classes
 
-    print(" ".join(segmenter_classes(args.segmenter, args.weights)))
+    classes = segmenter_classes(args.segmenter, args.weights)
+    print(" ".join(classes))
+    for group in known_names(classes)[len(classes):]:
+        print(f"{group} = {' + '.join(CLASS_GROUPS[group])}")
     return 0
 
 
@@ -626,7 +630,7 @@ def build_parser() -> argparse.ArgumentParser:
     sh.set_defaults(func=cmd_styles_sheet)
 
     c = sub.add_parser("classes", help="list the class names a segmenter knows")
-    c.add_argument("--segmenter", "-s", default="person", help="person or cityscapes")
+    c.add_argument("--segmenter", "-s", default="person", help="person, person-face or cityscapes")
     c.add_argument("--weights", type=Path, help="a checkpoint from cbs-obs train seg (it carries its classes)")
     c.set_defaults(func=cmd_classes)
 
