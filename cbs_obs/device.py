@@ -19,6 +19,27 @@ _CHOICES = ("auto", "cpu", "cuda", "mps")
 _requested = os.environ.get("CBS_OBS_DEVICE", "auto")
 
 
+def requested_device() -> str:
+    """What the user asked for (auto, cpu, cuda, mps), without importing torch to find out."""
+    return _requested
+
+
+def onnx_preferred() -> bool:
+    """Whether networks should run in ONNX Runtime rather than torch: on the CPU (faster there, no torch
+    needed) and where ONNX Runtime itself has the GPU; not when torch would have a GPU that ORT lacks."""
+    if any(p != "CPUExecutionProvider" for p in ort_providers()):
+        return True
+    if _requested == "cpu":
+        return True
+    if _requested == "auto":
+        import sys
+
+        if sys.platform == "darwin":  # Apple GPUs: torch's MPS, unless ORT has CoreML (above)
+            return not torch_device().type == "mps"
+        return not (os.path.exists("/dev/nvidia0") or os.path.exists("/proc/driver/nvidia/version"))
+    return False
+
+
 def set_device(name: str) -> None:
     global _requested
     if name not in _CHOICES:

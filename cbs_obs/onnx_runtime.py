@@ -12,23 +12,40 @@ import os
 import warnings
 from pathlib import Path
 
+from importlib import metadata
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from . import paths
 from .device import ort_session
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 FORMAT = "1"
 
 
+def _exporter_version() -> str:
+    try:
+        return metadata.version("torch")  # without importing it
+    except metadata.PackageNotFoundError:
+        return "none"
+
+
 def cache_key(*parts: str) -> str:
-    return hashlib.sha256(("|".join((FORMAT, torch.__version__, *parts))).encode()).hexdigest()[:24]
+    return hashlib.sha256(("|".join((FORMAT, _exporter_version(), *parts))).encode()).hexdigest()[:24]
 
 
 def export_session(module: torch.nn.Module, example: torch.Tensor, key: str, *, dynamic_hw: bool = False,
                    tolerance: float = 1e-3):
-    """An ORT session equivalent to ``module`` (NCHW in, one tensor out), or None if export fails."""
+    """An ORT session equivalent to ``module`` (NCHW in, one tensor out), or None if export fails.
+
+    A graph that agreed with torch gets a ``.verified`` mark beside it, so later runs can load it
+    without torch (see ``inference.Network``)."""
+    import torch
+
     path = paths.cache_dir() / "onnx" / f"{key}.onnx"
     module = module.eval().cpu()
     example = example.cpu()
@@ -53,5 +70,7 @@ def export_session(module: torch.nn.Module, example: torch.Tensor, key: str, *, 
     if got.shape != expected.shape or float(np.abs(got - expected).max()) > tolerance:
         log.warning("ONNX graph %s disagrees with torch; using torch", path.name)
         path.unlink(missing_ok=True)
+        path.with_suffix(".verified").unlink(missing_ok=True)
         return None
+    path.with_suffix(".verified").touch()
     return session

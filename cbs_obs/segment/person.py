@@ -5,17 +5,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
 from .. import registry
-from ..device import torch_device, torch_dtype
 from ..download import sha256_of
-from ..onnx_runtime import cache_key, export_session
+from ..inference import BACKENDS, Network
+from ..onnx_runtime import cache_key
 from .base import ClassProbs
-from .tflite_import import TfliteGraph
-
-
-BACKENDS = ("onnx", "torch")
 
 
 class PersonSegmenter:
@@ -38,17 +33,24 @@ class PersonSegmenter:
             raise UnknownNameError("backend", backend, BACKENDS)
         card = f"selfie-{variant}"
         path = registry.ensure(card, weights=weights, progress=progress)
-        self.device = torch_device()
-        self.net = TfliteGraph(path).eval()
-        self.input_size = self.net.input_size
-        self.session = None
-        if backend == "onnx" and self.device.type == "cpu":
-            example = torch.rand(1, 3, *self.input_size)
-            self.session = export_session(self.net, example, cache_key("selfie", sha256_of(path)))
-        self.backend = "onnx" if self.session is not None else "torch"
-        self.dtype = torch_dtype()
-        self.net.to(self.device, self.dtype)
+        self.input_size = tuple(registry.card(card).input_size) or (144, 256)
+
+        def build():
+            from .tflite_import import TfliteGraph
+
+            graph = TfliteGraph(path)
+            self.input_size = graph.input_size
+            return graph
+
+        self.network = Network(cache_key("selfie", sha256_of(path)), build, (1, 3, *self.input_size),
+                               backend=backend)
+        self.backend = self.network.backend
         self._maps: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+    @property
+    def net(self):
+        """The torch module (built on first use when the network runs in ONNX Runtime)."""
+        return self.network._module()
 
     def _sample(self, frame: np.ndarray) -> np.ndarray:
         """Stretch to the model size sampling at src = dst * W / w, as MediaPipe does (no half-pixel shift)."""
@@ -66,14 +68,8 @@ class PersonSegmenter:
         person = self.person_probability(frame)
         return ClassProbs(np.stack([1.0 - person, person]), self.classes)
 
-    @torch.inference_mode()
     def person_probability(self, frame: np.ndarray) -> np.ndarray:
         """P(person) at the network's size, float32 h x w (the frame stretched to it)."""
         small = cv2.cvtColor(self._sample(frame), cv2.COLOR_BGR2RGB)
-        if self.session is not None:
-            x = (small.astype(np.float32) * (1 / 255)).transpose(2, 0, 1)[None]
-            person = np.clip(self.session.run(None, {"input": np.ascontiguousarray(x)})[0][0, 0], 0, 1)
-        else:
-            x = torch.from_numpy(small).to(self.device).permute(2, 0, 1)[None].to(self.dtype).mul_(1 / 255)
-            person = self.net(x)[0, 0].float().clamp(0, 1).cpu().numpy()
-        return person
+        x = (small.astype(np.float32) * (1 / 255)).transpose(2, 0, 1)[None]
+        return np.clip(self.network.run(x)[0, 0], 0, 1)

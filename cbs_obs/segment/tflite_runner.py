@@ -9,48 +9,63 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import nn
 
 from ..download import sha256_of
-from ..onnx_runtime import cache_key, export_session
-from .tflite_import import TfliteGraph
+from ..inference import Network
+from ..onnx_runtime import cache_key
 
 
-class _FlatOutputs(nn.Module):
-    def __init__(self, graph: TfliteGraph):
-        super().__init__()
-        self.graph = graph
+def tflite_input_size(path: Path) -> tuple[int, int]:
+    """(H, W) of a .tflite model's input, read from the file (no torch needed)."""
+    import tflite
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        outs = self.graph(x)
-        outs = outs if isinstance(outs, tuple) else (outs,)
-        flat = [(o.permute(0, 2, 3, 1) if o.dim() == 4 else o).reshape(o.shape[0], -1) for o in outs]
-        return torch.cat(flat, dim=1)
+    graph = tflite.Model.GetRootAsModel(Path(path).read_bytes(), 0).Subgraphs(0)
+    shape = graph.Tensors(int(graph.InputsAsNumpy()[0])).ShapeAsNumpy().tolist()
+    return shape[1], shape[2]
+
+
+def _flat_outputs(graph):
+    """The graph with its outputs flattened (4-D ones in TFLite's NHWC order) into one row per image."""
+    import torch
+    from torch import nn
+
+    class FlatOutputs(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.graph = graph
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            outs = self.graph(x)
+            outs = outs if isinstance(outs, tuple) else (outs,)
+            flat = [(o.permute(0, 2, 3, 1) if o.dim() == 4 else o).reshape(o.shape[0], -1) for o in outs]
+            return torch.cat(flat, dim=1)
+
+    return FlatOutputs()
 
 
 class TfliteRunner:
     """``runner(x)``: x float32 NCHW [1, 3, H, W] -> list of outputs as float32 arrays in TFLite shapes."""
 
     def __init__(self, path: Path, name: str, *, backend: str = "onnx"):
-        graph = TfliteGraph(path).eval()
-        self.input_size = graph.input_size
-        self.output_names = graph.output_names
-        self.shapes = [tuple(s) for s in graph.output_shapes]
-        self.module = _FlatOutputs(graph).eval()
-        self.session = None
-        if backend == "onnx":
-            example = torch.rand(1, 3, *self.input_size)
-            self.session = export_session(self.module, example, cache_key(name, sha256_of(path)))
-        self.backend = "onnx" if self.session is not None else "torch"
+        self.input_size = tflite_input_size(path)
 
-    @torch.inference_mode()
+        def build():
+            from .tflite_import import TfliteGraph
+
+            return _flat_outputs(TfliteGraph(path).eval())
+
+        def describe(module) -> dict:
+            return {"output_names": list(module.graph.output_names),
+                    "shapes": [list(s) for s in module.graph.output_shapes]}
+
+        self.network = Network(cache_key(name, sha256_of(path)), build, (1, 3, *self.input_size), backend=backend,
+                               describe=describe)
+        self.backend = self.network.backend
+        self.output_names = tuple(self.network.facts["output_names"])
+        self.shapes = [tuple(s) for s in self.network.facts["shapes"]]
+
     def __call__(self, x: np.ndarray) -> list[np.ndarray]:
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        if self.session is not None:
-            flat = self.session.run(None, {"input": x})[0][0]
-        else:
-            flat = self.module(torch.from_numpy(x))[0].numpy()
+        flat = self.network.run(x)[0]
         out, pos = [], 0
         for shape in self.shapes:
             n = int(np.prod(shape[1:]))
