@@ -299,7 +299,10 @@ def cmd_run(args) -> int:
         server.close()
         engine.stop()
         raise
-    print(f"web panel: {server.url}/  (first time: {server.url}/?token=$(cbs-obs token))", flush=True)
+    flags = (f" --host {args.host}" if args.host != "127.0.0.1" else "") + \
+        (f" --port {server.port}" if server.port != 8765 else "")
+    print(f"web panel: {server.url}/  (first time, open the link that `cbs-obs token --url{flags}` prints)",
+          flush=True)
     print(f"MJPEG stream: {stream.url}  (snapshot: {server.url}/snapshot.jpg)", flush=True)
     for out in engine.outputs:
         if out.name == "virtual camera" and getattr(out, "cam", None):
@@ -370,9 +373,23 @@ def cmd_demo(args) -> int:
 def cmd_token(args) -> int:
     from .control import token as tokens
 
-    print(tokens.load_or_create(rotate=args.rotate))
+    token = tokens.load_or_create(rotate=args.rotate)
+    print(f"http://{args.host}:{args.port}/?token={token}" if args.url else token)
     if args.rotate:
         print("new token saved; restart cbs-obs run and update the OBS script and panel", file=sys.stderr)
+    return 0
+
+
+def cmd_obs_plugin_path(args) -> int:
+    from .obs.plugin import script_path, write_location
+
+    script = script_path()
+    print(script)
+    note = write_location(script)
+    if note is None:
+        print(f"note: cannot write beside {script} (read-only); the script will look for cbs-obs on PATH",
+              file=sys.stderr)
+    print("In OBS: Tools -> Scripts -> + and open that file, then press Start engine.", file=sys.stderr)
     return 0
 
 
@@ -552,6 +569,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("token", help="print the control API token (made on first use, kept with mode 0600)")
     t.add_argument("--rotate", action="store_true", help="make a new token (the old one stops working)")
+    t.add_argument("--url", action="store_true", help="print the web panel's address with the token in it")
+    t.add_argument("--host", default="127.0.0.1", help="the engine's address, for --url (default 127.0.0.1)")
+    t.add_argument("--port", type=int, default=8765, help="the engine's port, for --url (default 8765)")
     t.set_defaults(func=cmd_token)
 
     o = sub.add_parser("obs", help="set up OBS to show the engine's output")
@@ -565,6 +585,10 @@ def build_parser() -> argparse.ArgumentParser:
     su.add_argument("--port", type=int, default=8765, help="the engine's HTTP port (default 8765)")
     su.add_argument("--url", help="stream URL, if not the local engine's")
     su.set_defaults(func=cmd_obs_setup)
+    pp = os_.add_parser("plugin-path", help="print where the OBS script is (add it in Tools -> Scripts -> +)",
+                        description="Prints the path of cbs_obs_panel.py and records beside it where this "
+                        "cbs-obs is installed, so the script can start the engine without any path typed in OBS.")
+    pp.set_defaults(func=cmd_obs_plugin_path)
 
     from .train.cli import register as register_training
 

@@ -113,7 +113,8 @@ class ControlApi:
 
     def styles(self, req: Request) -> Response:
         items = [{"name": n, "kind": "neural"} for n in BUILTIN_STYLES]
-        items += [{"name": n, "kind": "filter"} for n in FILTERS]
+        # "image" needs a picture (offered per upload below); "none" is every panel's own first choice
+        items += [{"name": n, "kind": "filter"} for n in FILTERS if n not in ("image", "none")]
         items += [{"name": f"style-image:@{n}", "kind": "upload"} for n, p in uploads().items() if p.suffix != ".pth"]
         items += [{"name": f"image:@{n}", "kind": "upload-replace"} for n, p in uploads().items()
                   if p.suffix != ".pth"]
