@@ -5,6 +5,7 @@ import argparse
 import logging
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from . import __version__
@@ -168,39 +169,25 @@ def _engine_config(args, source: str, options):
                         max_frames=args.frames)
 
 
-def _outputs(args, engine, controller):
-    from .outputs import NullOutput
-    from .outputs.preview import PreviewWindow
-    from .outputs.record import Recorder
-    from .outputs.vcam import VirtualCamera
+def _output_specs(args) -> tuple:
+    """The outputs the flags name; none named: the virtual camera if a driver exists (the stream always runs)."""
+    from .app import DEFAULT_OUTPUTS
+    from .outputs import OutputSpec
 
-    outputs = []
-    explicit = args.vcam or args.record or args.preview or args.null
-    if args.vcam or not explicit:
-        outputs.append(VirtualCamera(device=args.vcam_device, backend=args.vcam_backend))
+    specs = []
+    if args.vcam:
+        specs.append(OutputSpec("vcam", {"device": args.vcam_device, "backend": args.vcam_backend}))
     if args.record:
-        outputs.append(Recorder(args.record, realtime=not args.no_pace))
+        specs.append(OutputSpec("record", {"path": args.record, "realtime": not args.no_pace}))
     if args.preview:
-        outputs.append(PreviewWindow(lambda key: _preview_key(engine, controller, key)))
+        specs.append(OutputSpec("preview"))
     if args.null:
-        outputs.append(NullOutput())
-    return outputs, not explicit
-
-
-def _preview_key(engine, controller, key: str) -> None:
-    try:
-        if key == "quit":
-            engine.request_stop()
-        elif key == "toggle":
-            controller.toggle()
-        elif key in ("next", "previous"):
-            controller.cycle(1 if key == "next" else -1)
-    except CbsError as e:
-        log.warning("%s", e)
-
-
-def _is_loopback(host: str) -> bool:
-    return host in ("127.0.0.1", "::1", "localhost") or host.startswith("127.")
+        specs.append(OutputSpec("null"))
+    if specs:
+        return tuple(specs)
+    if args.vcam_device or args.vcam_backend:
+        return (OutputSpec("vcam", {"device": args.vcam_device, "backend": args.vcam_backend}, optional=True),)
+    return DEFAULT_OUTPUTS
 
 
 def _run_engine(engine, *, show_stats: bool, duration: float | None) -> dict:
@@ -231,19 +218,39 @@ def _run_engine(engine, *, show_stats: bool, duration: float | None) -> dict:
     return engine.stats.snapshot()
 
 
-def cmd_run(args) -> int:
+def _budgeted(args, config, look, source):
+    """--budget: measure this machine on the source's first frame and pick sizes that hold the frame rate."""
     import cv2
 
-    from .engine import Engine, SourceOptions
-    from .engine.stats import format_line
+    from .engine.budget import choose
+    from .segment import create_segmenter
+    from .style.catalog import StyleCache
     from .stylizer import ClassStylizer
 
+    stylizer = ClassStylizer(create_segmenter(config.segmenter, **config.segmenter_options), look)
+    sample = source.read()
+    if sample is None:
+        raise InputError(f"{source.name} gave no frames")
+    if config.output_size:
+        sample = cv2.resize(sample, config.output_size, interpolation=cv2.INTER_AREA)
+    perf, report = choose(stylizer, sample, look, args.budget, config.perf, config.segmenter)
+    print(report, flush=True)
+    stylizer.styles = StyleCache(max_side=perf.style_size)
+    return replace(config, perf=perf), stylizer
+
+
+def cmd_run(args) -> int:
+    from .app import AppConfig, ControlSettings, LiveApp
+    from .engine import SourceOptions
+    from .engine.sources import SourceLost, open_source
+    from .engine.stats import format_line
+
+    if not 0 <= args.port <= 65535:
+        raise InputError(f"--port must be 0-65535, got {args.port}")
     look = _look(args, DEMO_LOOK)
     options = SourceOptions(width=args.width, height=args.height, fps=args.fps, mjpg=args.mjpg,
                             loop=not args.no_loop, pace=not args.no_pace)
     config = _engine_config(args, args.source, options)
-    from .engine.sources import SourceLost, open_source
-
     source = open_source(args.source, options)
     try:
         source.open()  # a missing camera is reported before any model loads
@@ -251,75 +258,22 @@ def cmd_run(args) -> int:
         raise InputError(str(e)) from None
     stylizer = None
     if args.budget:
-        from dataclasses import replace
-
-        from .engine.budget import choose
-        from .segment import create_segmenter
-        from .style.catalog import StyleCache
-
-        stylizer = ClassStylizer(create_segmenter(config.segmenter, **config.segmenter_options), look)
-        sample = source.read()
-        if sample is None:
-            raise InputError(f"{source.name} gave no frames")
-        if config.output_size:
-            sample = cv2.resize(sample, config.output_size, interpolation=cv2.INTER_AREA)
-        perf, report = choose(stylizer, sample, look, args.budget, config.perf, config.segmenter)
-        print(report, flush=True)
-        stylizer.styles = StyleCache(max_side=perf.style_size)
-        config = replace(config, perf=perf)
-    engine = Engine(config, look, source=source, stylizer=stylizer)
-    from .control import token as tokens
-    from .control.api import ControlApi
-    from .control.controller import Controller
-    from .control.presets import Presets
-    from .outputs.mjpeg import MjpegStream
-    from .web import WebServer
-
-    controller = Controller(engine, Presets())
-    server = WebServer(args.host, args.port)
-    stream = MjpegStream(server, owns_server=False)
-    ControlApi(server, controller, tokens.load_or_create())
-    outputs, defaulted = _outputs(args, engine, controller)
-    engine.outputs.extend([stream, *outputs])
-    if not _is_loopback(args.host):
-        log.warning("listening on %s: the panel and stream are reachable from your network (changes still "
-                    "need the token). Use --host 127.0.0.1 to keep them on this machine.", args.host)
-    server.start()
-    bridge = None
-    try:
-        try:
-            engine.start()
-        except CbsError as e:
-            if not defaulted or "virtual camera" not in str(e):
-                raise
-            log.warning("%s; continuing with the MJPEG stream only", e)
-            engine.outputs = [o for o in engine.outputs if o.name != "virtual camera"]
-            engine.start()
-    except BaseException:
-        server.close()
-        engine.stop()
-        raise
-    flags = (f" --host {args.host}" if args.host != "127.0.0.1" else "") + \
-        (f" --port {server.port}" if server.port != 8765 else "")
-    print(f"web panel: {server.url}/  (first time, open the link that `cbs-obs token --url{flags}` prints)",
-          flush=True)
-    print(f"MJPEG stream: {stream.url}  (snapshot: {server.url}/snapshot.jpg)", flush=True)
-    for out in engine.outputs:
-        if out.name == "virtual camera" and getattr(out, "cam", None):
-            print(f"virtual camera: {out.cam.device}", flush=True)
-    print(f"running {engine.source.name} -> {', '.join(o.name for o in engine.outputs)}; Ctrl-C to stop",
-          flush=True)
+        config, stylizer = _budgeted(args, config, look, source)
+    obs = None
     if args.obs:
-        from .obs.bridge import ObsBridge, ObsSettings
+        from .obs.bridge import ObsSettings
 
-        bridge = ObsBridge(ObsSettings.from_args(args), controller)
-        bridge.start()
+        obs = ObsSettings.from_args(args)
+    app = LiveApp(AppConfig(engine=config, look=look, outputs=_output_specs(args),
+                            control=ControlSettings(host=args.host, port=args.port), obs=obs),
+                  source=source, stylizer=stylizer)
+    app.start()
     try:
-        final = _run_engine(engine, show_stats=args.stats, duration=args.duration)
+        for line in app.describe():
+            print(line, flush=True)
+        final = _run_engine(app.engine, show_stats=args.stats, duration=args.duration)
     finally:
-        if bridge is not None:
-            bridge.close()
-        server.close()
+        app.stop()
     print(format_line(final))
     return 0
 
@@ -376,7 +330,8 @@ def cmd_token(args) -> int:
     token = tokens.load_or_create(rotate=args.rotate)
     print(f"http://{args.host}:{args.port}/?token={token}" if args.url else token)
     if args.rotate:
-        print("new token saved; restart cbs-obs run and update the OBS script and panel", file=sys.stderr)
+        print("new token saved; restart cbs-obs run and reopen the web panel (the OBS panel reads it itself)",
+              file=sys.stderr)
     return 0
 
 

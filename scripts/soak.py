@@ -17,16 +17,13 @@ import urllib.request
 import cv2
 import numpy as np
 
-from cbs_obs.control.api import ControlApi
-from cbs_obs.control.controller import Controller
+from cbs_obs.app import AppConfig, ControlSettings, LiveApp
 from cbs_obs.control.presets import Presets
-from cbs_obs.engine import Engine, EngineConfig
+from cbs_obs.engine import EngineConfig
 from cbs_obs.engine.sources import FramesSource, demo_clip_path
 from cbs_obs.look import Look
-from cbs_obs.outputs import NullOutput
-from cbs_obs.outputs.mjpeg import MjpegStream
+from cbs_obs.outputs import OutputSpec
 from cbs_obs.video import frames, open_video
-from cbs_obs.web import WebServer
 
 LOOKS = [
     {"background": "starry-blue"}, {"background": "blur:25"}, {"background": "candy-pop", "person": None},
@@ -64,13 +61,14 @@ def main() -> None:
     cap, _, _ = open_video(demo_clip_path())
     clip = [cv2.resize(f, (w, h), interpolation=cv2.INTER_CUBIC) for f in frames(cap)]
     cap.release()
-    server = WebServer("127.0.0.1", 0)
-    engine = Engine(EngineConfig(source="soak"), Look.from_specs(["background=starry-blue"]),
-                    [MjpegStream(server, owns_server=False), NullOutput()], source=FramesSource(clip, 30.0))
     token = "soak-" + os.urandom(8).hex()
-    ControlApi(server, Controller(engine, Presets(Presets().path.with_name("soak-presets.json"))), token)
-    server.start()
-    engine.start()
+    app = LiveApp(AppConfig(engine=EngineConfig(source="soak"), look=Look.from_specs(["background=starry-blue"]),
+                            outputs=(OutputSpec("null"),),
+                            control=ControlSettings(port=0, token=token,
+                                                    presets=Presets().path.with_name("soak-presets.json"))),
+                  source=FramesSource(clip, 30.0))
+    app.start()
+    server, engine = app.server, app.engine
     stop = threading.Event()
     counts = {"look_changes": 0, "change_errors": 0, "stream_frames": 0}
 
@@ -116,8 +114,7 @@ def main() -> None:
             next_sample += args.sample_every
     stop.set()
     final = engine.stats.snapshot()
-    engine.stop()
-    server.close()
+    app.stop()
     first, last = samples[0], samples[-1]
     lat = [s["latency_p95_ms"] for s in samples if s["latency_p95_ms"] is not None]
     report = {

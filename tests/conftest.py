@@ -94,28 +94,24 @@ class Timeline:
 
 
 def start_control_engine(config_dir: Path, presets: dict[str, str]):
-    """A running engine on the demo clip with the control API, MJPEG stream and the given presets."""
-    from cbs_obs.control.api import ControlApi
-    from cbs_obs.control.controller import Controller
+    """The live app users run (LiveApp, as `cbs-obs run demo` builds it) on a free port, with the given
+    presets and no virtual camera; the engine gets ``server``, ``controller``, ``timeline`` and ``app``."""
+    from cbs_obs.app import AppConfig, ControlSettings, LiveApp
     from cbs_obs.control.presets import Presets
-    from cbs_obs.engine import Engine, EngineConfig, SourceOptions
+    from cbs_obs.engine import EngineConfig, SourceOptions
     from cbs_obs.look import Look
-    from cbs_obs.outputs.mjpeg import MjpegStream
-    from cbs_obs.web import WebServer
 
-    server = WebServer("127.0.0.1", 0)
-    eng = Engine(EngineConfig(source="demo", source_options=SourceOptions(loop=True)),
-                 Look.from_specs(["background=grey"]))
-    timeline = Timeline()
-    eng.outputs += [MjpegStream(server, owns_server=False), timeline]
     store = Presets(config_dir / "presets.json")
     for name, spec in presets.items():
         store.save(name, Look.from_specs([spec]))
-    ctl = Controller(eng, store)
-    ControlApi(server, ctl, TOKEN)
-    server.start()
-    eng.start()
-    eng.server, eng.controller, eng.timeline = server, ctl, timeline
+    timeline = Timeline()
+    app = LiveApp(AppConfig(engine=EngineConfig(source="demo", source_options=SourceOptions(loop=True)),
+                            look=Look.from_specs(["background=grey"]), outputs=(),
+                            control=ControlSettings(port=0, token=TOKEN, presets=store.path)),
+                  extra_outputs=[timeline])
+    app.start()
+    eng = app.engine
+    eng.server, eng.controller, eng.timeline, eng.app = app.server, app.controller, timeline, app
     return eng
 
 
@@ -123,7 +119,6 @@ def start_control_engine(config_dir: Path, presets: dict[str, str]):
 def live_engine(person_model, tmp_path_factory):
     eng = start_control_engine(tmp_path_factory.mktemp("cfg"), PRESETS)
     yield eng
-    eng.stop()
-    eng.server.close()
+    eng.app.stop()
 
 

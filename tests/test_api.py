@@ -17,8 +17,7 @@ from tests.conftest import TOKEN, start_control_engine
 def api(person_model, tmp_path_factory):
     engine = start_control_engine(tmp_path_factory.mktemp("cfg"), presets={})
     yield engine.server.url, engine, engine.controller
-    engine.stop()
-    engine.server.close()
+    engine.app.stop()
 
 
 def call(url, method="GET", path="/api/state", body=None, token=TOKEN, headers=None, raw=None, ctype=None):

@@ -81,8 +81,7 @@ requests = st.one_of(guided, guided, guided, wild)
 def target(person_model, tmp_path_factory):
     engine = start_control_engine(tmp_path_factory.mktemp("cfg"), {"Blurred": "background=blur"})
     yield engine
-    engine.stop()
-    engine.server.close()
+    engine.app.stop()
     print(f"\nfuzz: {COUNTS['requests']} requests, {COUNTS['accepted']} accepted, {COUNTS['rejected']} rejected; "
           f"by status {dict(sorted(COUNTS['by_status'].items()))}")
 

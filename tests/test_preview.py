@@ -54,7 +54,9 @@ def test_preview_window_keys(tmp_path):
 
 
 def test_preview_keys_drive_the_controls():
-    from cbs_obs.cli import _preview_key
+    from types import SimpleNamespace
+
+    from cbs_obs.outputs import preview_key
 
     calls = []
 
@@ -70,5 +72,5 @@ def test_preview_keys_drive_the_controls():
             calls.append(step)
 
     for key in ("toggle", "next", "previous", "quit"):
-        _preview_key(Engine(), Controller(), key)
+        preview_key(SimpleNamespace(engine=Engine(), controller=Controller()), key)
     assert calls == ["toggle", 1, -1, "stop"]

@@ -5,8 +5,9 @@ Threads, one job each, connected by latest-wins slots (latency never grows):
             "no signal" cards meanwhile;
   process   takes the newest frame, runs segmentation and styling of that same frame in two
             parallel workers, then composites at output size;
-  output    hands each composited frame to every output; a failing output is dropped, the
-            others keep going.
+  output    hands each composited frame to every output, each on a worker of its own (fanout.py),
+            so a slow output skips frames instead of delaying the others; a failing output is
+            dropped, the others keep going.
 The look is swapped whole by ``set_look`` and read once per frame, without locks.
 """
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ..look import Look
 from ..segment import create_segmenter
 from ..stylizer import ClassStylizer
 from .card import no_signal_card
+from .fanout import Fanout, close_quietly
 from .frames import Closed, Frame, LatestSlot, Processed
 from .render import PerfSettings, Renderer
 from .sources import Pacer, Source, SourceLost, SourceOptions, open_source
@@ -68,6 +70,7 @@ class Engine:
         self.size: tuple[int, int] | None = None  # output (W, H)
         self.fps = 30.0
         self._first: np.ndarray | None = None
+        self._fanout: Fanout | None = None
 
     # -- control ------------------------------------------------------------------------------
     @property
@@ -98,16 +101,8 @@ class Engine:
         h, w = first.shape[:2]
         self.size = self.config.output_size or (w, h)
         self._first = first
-        started = []
-        try:
-            for out in self.outputs:
-                out.start(*self.size, self.fps)
-                started.append(out)
-        except Exception:
-            for out in started:
-                out.close()
-            self.source.close()
-            raise
+        self.outputs = self._start_outputs()
+        self._fanout = Fanout(self.outputs, self._output_failed)
         self.renderer = Renderer(self.stylizer, self.config.perf, self._pool, self.config.segmenter,
                                  realtime=self.source.realtime)
         self.stats.source_state = "ok"
@@ -117,6 +112,32 @@ class Engine:
             t.start()
             self._threads.append(t)
         return self
+
+    def _start_outputs(self) -> list:
+        """Start every output. An output marked ``optional`` (the virtual camera nobody asked for by name)
+        that cannot start is left out with a warning; any other failure undoes the start and is raised."""
+        started = []
+        for out in self.outputs:
+            try:
+                out.start(*self.size, self.fps)
+            except Exception as e:
+                if getattr(out, "optional", False) and isinstance(e, CbsError):
+                    log.warning("%s; continuing without it", e)
+                    self.stats.error(str(e))
+                    continue
+                for done in started:
+                    close_quietly(done)
+                self.source.close()
+                raise
+            started.append(out)
+        return started
+
+    def _output_failed(self, output, message: str) -> None:
+        self.stats.error(message)
+        try:
+            self.outputs.remove(output)
+        except ValueError:
+            pass
 
     def _guard(self, fn):
         """Any thread crashing ends the run (and is reported); the output thread ending is the normal end."""
@@ -155,13 +176,12 @@ class Engine:
         for t in self._threads:
             t.join(timeout=5)
         self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._fanout is not None:  # offline runs hand every frame over; live ones do not wait for a stuck output
+            self._fanout.close(drain_s=0.0 if self.source is None or self.source.realtime else 10.0)
         if self.renderer is not None:
             self.renderer.close()
         for out in self.outputs:
-            try:
-                out.close()
-            except Exception as e:
-                log.warning("closing %s failed: %s", out.name, e)
+            close_quietly(out)
         if self.source is not None:
             self.source.close()
         self._done.set()
@@ -269,22 +289,14 @@ class Engine:
                 continue
             after, item = got
             if item is None:
+                self._fanout.drain()
                 return
             t0 = time.perf_counter()
-            for out in list(self.outputs):
-                try:
-                    out.send(item.frame, item.pixels)
-                except Exception as e:
-                    msg = f"{out.name} output stopped: {e}"
-                    log.error(msg)
-                    self.stats.error(msg)
-                    self.outputs.remove(out)
-                    try:
-                        out.close()
-                    except Exception:
-                        pass
+            self._fanout.send(item, block=not (self.source and self.source.realtime))
             self.stats.stage("output", time.perf_counter() - t0)
             self.stats.output_frame(item.frame.t_capture, item.frame.signal)
             if self.config.max_frames and self.stats.output >= self.config.max_frames:
+                self._fanout.drain()
                 return
+
 

@@ -46,7 +46,8 @@ class LatestSlot(Generic[T]):
         self._closed = False
         self.overwritten = 0  # items replaced before anyone took them
 
-    def put(self, item: T, *, block: bool = False) -> None:
+    def put(self, item: T, *, block: bool = False) -> int:
+        """Store ``item``; returns its sequence number."""
         with self._cond:
             if block:
                 while not self._taken and not self._closed:
@@ -57,6 +58,7 @@ class LatestSlot(Generic[T]):
                 self.overwritten += 1
             self._item, self._seq, self._taken = item, self._seq + 1, False
             self._cond.notify_all()
+            return self._seq
 
     def get(self, after: int = 0, timeout: float | None = None) -> tuple[int, T] | None:
         """The newest item with sequence number > ``after``; None on timeout."""

@@ -1,0 +1,165 @@
+"""The live app as users start it: one composition root, default outputs, outputs that never hold each other up."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+
+from cbs_obs.app import AppConfig, ControlSettings, LiveApp
+from cbs_obs.engine import EngineConfig
+from cbs_obs.engine.sources import FramesSource
+from cbs_obs.look import Look
+from cbs_obs.outputs import OUTPUTS, OutputSpec, register_output
+from tests.conftest import wait_for
+
+CLI = shutil.which("cbs-obs")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def count_mjpeg_frames(url: str, seconds: float) -> int:
+    """JPEG frames a viewer (an OBS media source) receives from the stream in ``seconds``."""
+    n, end = 0, time.monotonic() + seconds
+    with urllib.request.urlopen(url, timeout=10) as r:
+        while time.monotonic() < end:
+            line = r.readline()
+            if not line:
+                break
+            n += line.startswith(b"Content-Type: image/jpeg")
+    return n
+
+
+def test_default_run_without_virtual_camera_driver_streams(person_model):
+    """`cbs-obs run demo` with no output flag, on a machine without a virtual camera driver (this one):
+    the virtual camera is left out with a warning and the MJPEG stream carries video."""
+    port = free_port()
+    proc = subprocess.Popen([CLI, "run", "demo", "--port", str(port), "--duration", "40"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    try:
+        url = f"http://127.0.0.1:{port}"
+
+        def first_frame():
+            try:
+                return len(urllib.request.urlopen(url + "/snapshot.jpg", timeout=1).read()) > 1000
+            except OSError:
+                return False
+
+        assert wait_for(first_frame, timeout=60), "the engine never showed a frame"
+        frames = count_mjpeg_frames(url + "/stream.mjpg", 3.0)
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=30)
+    assert frames >= 15, f"only {frames} MJPEG frames in 3 s\n{err}"
+    assert "no virtual camera available" in err and "continuing without it" in err
+    assert "$(" not in out, "the panel hint must be something a user can type, not shell syntax"
+
+
+class Stalled:
+    """An output that hangs on its first frame (a stuck virtual camera, a disk that stopped answering)."""
+
+    name = "stalled"
+
+    def __init__(self):
+        self.release = threading.Event()
+        self.frames = 0
+
+    def start(self, w, h, fps):
+        pass
+
+    def send(self, frame, pixels):
+        self.frames += 1
+        self.release.wait(30)
+
+    def close(self):
+        self.release.set()
+
+
+class Counter:
+    name = "counter"
+
+    def __init__(self):
+        self.times: list[float] = []
+
+    def start(self, w, h, fps):
+        pass
+
+    def send(self, frame, pixels):
+        self.times.append(time.monotonic())
+
+    def close(self):
+        pass
+
+
+def _clip(n=30, size=(160, 96)):
+    rng = np.random.default_rng(0)
+    return [rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8) for _ in range(n)]
+
+
+def test_a_stalled_output_never_delays_the_others(person_model):
+    stalled, counter = Stalled(), Counter()
+    app = LiveApp(AppConfig(engine=EngineConfig(source="clip"), look=Look.from_specs(["background=grey"]),
+                            outputs=(), control=ControlSettings(port=0, token="t" * 32)),
+                  source=FramesSource(_clip(), 30.0), extra_outputs=[stalled, counter])
+    with app:
+        assert wait_for(lambda: stalled.frames >= 1, timeout=30)
+        n0 = len(counter.times)
+        time.sleep(3.0)
+        fps = (len(counter.times) - n0) / 3.0
+        mjpeg = count_mjpeg_frames(app.stream.url, 1.0)
+        held = stalled.frames
+    assert held == 1, "the stalled output was handed frames while busy: it should skip them"
+    assert fps >= 25, f"the other outputs fell to {fps:.1f} fps while one output was stalled"
+    assert mjpeg >= 20
+
+
+def test_an_output_registered_from_outside_runs_live(person_model):
+    """A third party adds an output with one registration line and names it in the config."""
+    got = []
+
+    class Toy:
+        name = "toy"
+
+        def __init__(self, options):
+            self.every = options["every"]
+
+        def start(self, w, h, fps):
+            got.append(("start", w, h))
+
+        def send(self, frame, pixels):
+            if frame.index % self.every == 0:
+                got.append(("frame", frame.index, pixels.shape))
+
+        def close(self):
+            got.append(("close",))
+
+    register_output("toy", lambda options, app: Toy(options))
+    try:
+        app = LiveApp(AppConfig(engine=EngineConfig(source="clip", max_frames=20),
+                                look=Look.from_specs(["background=grey"]),
+                                outputs=(OutputSpec("toy", {"every": 5}),),
+                                control=ControlSettings(port=0, token="t" * 32)),
+                      source=FramesSource(_clip(20), 30.0, loop=False, pace=False))
+        with app:
+            app.engine.wait(60)
+    finally:
+        del OUTPUTS["toy"]
+    assert got[0] == ("start", 160, 96) and got[-1] == ("close",)
+    assert [g[1] for g in got if g[0] == "frame"] == [0, 5, 10, 15]
+
+
+def test_unknown_output_lists_the_registered_ones():
+    from cbs_obs.errors import UnknownNameError
+
+    with pytest.raises(UnknownNameError, match="valid outputs: .*null.*record.*vcam"):
+        LiveApp(AppConfig(outputs=(OutputSpec("nope"),), control=ControlSettings(port=0, token="t" * 32)))
