@@ -378,6 +378,8 @@ def _tick():
         return
     status = PANEL.status()
     if status != PANEL.last_status:
+        if status.split(":")[0].split(";")[0] != PANEL.last_status.split(":")[0].split(";")[0]:
+            obs.script_log(obs.LOG_INFO, "[cbs-obs] status: " + status)  # running <-> stopped, said once
         PANEL.last_status = status
         obs.obs_data_set_string(settings, "status", status)
     with PANEL.lock:
