@@ -150,10 +150,11 @@ def test_plugin_path_prints_the_script_and_records_cbs_obs(tmp_path):
 
 
 def test_wheel_contains_the_obs_script(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
                         str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=300)
-    if r.returncode != 0 and "No module named" in r.stderr:
-        pytest.skip(f"cannot build a wheel here: {r.stderr.strip()[-200:]}")
+    if r.returncode != 0 and any(t in r.stderr for t in ("No matching distribution", "Failed to establish",
+                                                          "Temporary failure in name resolution")):
+        pytest.skip(f"cannot fetch the build backend from PyPI: {r.stderr.strip()[-200:]}")
     assert r.returncode == 0, r.stderr[-2000:]
     wheel = next(tmp_path.glob("cbs_obs-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
