@@ -55,12 +55,14 @@ class Panel:
 
     def __init__(self):
         self.location = core.read_location()
-        self.port = core.DEFAULT_PORT
+        self.port = core.default_port()
         self.client = core.EngineClient(self.url, lambda: core.read_token(self.location))
         self.lock = threading.Lock()
         self.state: dict | None = None  # the engine's /api/state, None while it does not answer
         self.styles: list = []
         self.error = ""  # the last thing that went wrong (a rejected change, an engine exit)
+        self.down_reason = ""  # why the engine does not answer
+        self.ready = False
         self.desired: dict | None = None  # {cls: (spec, strength)}: the user's look, re-sent after a restart
         self.mirror: dict = {}  # the engine look last written into the settings
         self.mirror_due = False
@@ -115,11 +117,14 @@ class Panel:
 
     def poll(self) -> None:
         """Fetch the engine's state; notice restarts and send the user's look again."""
+        if not self.ready:  # script_load has not given the port yet
+            return
         status, data = self.client.call("GET", "/api/state")
         if status != 200:
             with self.lock:
                 was_up = self.state is not None
                 self.state = None
+                self.down_reason = data.get("error", f"HTTP {status}")
             if was_up:
                 self.log("engine stopped: " + data.get("error", f"HTTP {status}"))
             return
@@ -222,7 +227,7 @@ class Panel:
             raise FileNotFoundError("cbs-obs is not installed where OBS can find it")
         argv = [exe, "run", self.options["source"], "--port", str(self.port), "--segmenter", self.options["segmenter"]]
         sup = self.supervisor
-        if self.desired and not (sup and sup.last_exit.startswith("engine exited with code 2")):
+        if self.desired and not (sup and sup.last_exit.startswith("engine exited (code 2)")):
             for cls, (spec, strength) in sorted(self.desired.items()):
                 argv += ["--assign", f"{cls}={spec}@{strength:g}"]
         return argv
@@ -253,6 +258,8 @@ class Panel:
     def status(self) -> str:
         with self.lock:
             state, error = self.state, self.error
+            if state is None and not error:
+                error = self.down_reason
         sup = self.supervisor.describe() if self.supervisor is not None else ""
         text = core.status_line(state, error=error, supervisor=sup)
         if state is None and (self.supervisor is None or not self.supervisor.running):
@@ -282,6 +289,7 @@ def script_load(settings):
     if obs.obs_data_has_user_value(settings, "token"):  # older versions stored it; it lives in its file now
         obs.obs_data_erase(settings, "token")
     PANEL.set_port(obs.obs_data_get_int(settings, "port"))
+    PANEL.ready = True
     _read_options(settings)
     saved = obs.obs_data_get_string(settings, "look_json")
     if saved:
@@ -322,7 +330,9 @@ def script_update(settings):
         strength = round(obs.obs_data_get_double(settings, "strength_" + cls), 3)
         now = None if spec is None else (spec, strength)
         was = mirror.get(cls)
-        if now == (was if was is None else (was[0], round(was[1], 3))):
+        if was is not None:  # the same look spelled as the controls spell it ("color" is "color:#00ff00")
+            was = (core.normalize_spec(was[0]), round(was[1], 3))
+        if now == was:
             continue
         if spec is not None and spec.startswith(("style-image:@", "image:@")):
             picture = obs.obs_data_get_string(settings, "picture_" + cls)
@@ -590,7 +600,8 @@ def _on_stop(props, prop):
 
 
 def _on_refresh(props, prop):
-    _wait_for_engine(1.5)
+    PANEL.poll()  # now, not at the worker's next poll: the redraw shows the engine as it is
+    _tick()
     _rebuild(props)
     return True
 
@@ -668,6 +679,8 @@ def _rebuild(props):
             for name, show in (("param_", style in core.PARAM_STYLES), ("colour_", style == "color"),
                                ("picture_", style in (core.PICTURE_STYLE, core.PICTURE_REPLACE))):
                 obs.obs_property_set_visible(obs.obs_properties_get(group, name + cls), show)
+    if state is not None:
+        PANEL.log("panel shows controls for " + ", ".join(state.get("classes", [])))
     plist = obs.obs_properties_get(props, "preset")
     obs.obs_property_list_clear(plist)
     for name in (state or {}).get("presets", []):

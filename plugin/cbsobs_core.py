@@ -225,13 +225,21 @@ def controls_from_spec(spec: str | None) -> dict:
         except ValueError:
             return {"style": family}
     if family in ("color", "colour"):
-        colour = hex_to_colour(arg) if arg.startswith("#") else None
+        colour = hex_to_colour(arg if arg.startswith("#") else "#00ff00")  # the engine's default colour is green
         return {"style": "color", **({"colour": colour} if colour is not None else {})}
     if family == "style-image":
         return {"style": PICTURE_STYLE}
     if family == "image":
         return {"style": PICTURE_REPLACE}
     return {"style": spec}
+
+
+def normalize_spec(spec: str) -> str:
+    """A spec as the panel's controls would write it (picture styles stay as they are)."""
+    if spec.startswith(("image:", "style-image:")):
+        return spec
+    controls = {k + "_x": v for k, v in controls_from_spec(spec).items()}
+    return spec_from_controls("x", controls.get) or spec
 
 
 def look_specs(look: dict) -> dict:
@@ -251,8 +259,10 @@ def status_line(state: dict | None, *, error: str = "", supervisor: str = "") ->
             f"{'' if look.get('enabled', True) else ' (styling off)'}; preset {state.get('preset') or '-'}; "
             f"{stats.get('fps', 0):.1f} fps; source {stats.get('source', '?')}")
     last = error or stats.get("last_error") or ""
+    if last.startswith("no virtual camera"):  # OBS plays the MJPEG stream; the virtual camera is not needed here
+        last = error
     if last:
-        text += f"; last error: {last}"
+        text += f"; last error: {last if len(last) <= 160 else last[:157] + '...'}"
     return text + (f" ({supervisor})" if supervisor else "")
 
 

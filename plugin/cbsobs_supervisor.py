@@ -30,13 +30,23 @@ def engine_env(config_dir: Path | None) -> dict:
     return env
 
 
-def tail(path: Path, lines: int = 3) -> str:
+def last_error_line(path: Path) -> str:
+    """The engine's own one-line reason (``cbs-obs: error: ...``, an ERROR log line or an exception)."""
     try:
         text = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
     except OSError:
         return ""
-    meaningful = [t for t in text if t.strip() and not t.startswith(("Traceback", "  "))]
-    return " | ".join(meaningful[-lines:])
+    errors = [t.strip() for t in text if "error" in t.lower() and not t.startswith(("Traceback", "  "))]
+    return errors[-1] if errors else ""
+
+
+def describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"code {code}"
 
 
 class Supervisor:
@@ -101,8 +111,8 @@ class Supervisor:
                     self.proc = None
                 if self._stop.is_set():
                     break
-                why = tail(self.log_path)
-                self.last_exit = f"engine exited with code {code}" + (f": {why}" if why else "")
+                why = last_error_line(self.log_path)
+                self.last_exit = f"engine exited ({describe_exit(code)})" + (f": {why}" if why else "")
                 self.on_message(self.last_exit)
             if time.monotonic() - started > HEALTHY_AFTER:
                 delay = 1.0

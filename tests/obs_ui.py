@@ -100,3 +100,12 @@ class ScriptsWindow:
         self.screen.type(str(path))
         self.screen.key("Return")
         time.sleep(1.5)
+
+    def close_script_log(self) -> None:
+        """OBS pops the Script Log up on warnings (an engine exit); close it as a user would."""
+        found = self.screen.xdo("search", "--onlyvisible", "--name", "^Script Log$", check=False).split()
+        if not found:
+            return
+        out = self.screen.xdo("getwindowgeometry", "--shell", found[-1])
+        v = {k: int(x) for k, x in (line.split("=") for line in out.splitlines()) if k in "XYWIDTHEIGHT"}
+        self.screen.click(v["X"] + v["WIDTH"] - 46, v["Y"] + v["HEIGHT"] - 30)
