@@ -260,7 +260,7 @@ class Panel:
             state, error = self.state, self.error
             if state is None and not error:
                 error = self.down_reason
-        sup = self.supervisor.describe() if self.supervisor is not None else ""
+        sup = self.supervisor.describe(answering=state is not None) if self.supervisor is not None else ""
         text = core.status_line(state, error=error, supervisor=sup)
         if state is None and (self.supervisor is None or not self.supervisor.running):
             text += "; press Start engine"
@@ -520,7 +520,17 @@ def _show_card(visible: bool):
     obs.source_list_release(scenes)
     if PANEL.card_visible is not None or visible:
         PANEL.log("engine gone: OBS shows the 'engine stopped' card" if visible else "engine back: card hidden")
+    if PANEL.card_visible and not visible:
+        _restart_media()
     PANEL.card_visible = visible
+
+
+def _restart_media():
+    """OBS's Media Source stops retrying after about ten failed reconnects; reopen it when the engine is back."""
+    media = obs.obs_get_source_by_name(MEDIA_NAME)
+    if media is not None:
+        obs.obs_source_media_restart(media)
+        obs.obs_source_release(media)
 
 
 # -- hotkeys and scene events -------------------------------------------------------------------------

@@ -144,9 +144,11 @@ class Supervisor:
             self._thread.join(timeout)
         self.state = "stopped"
 
-    def describe(self) -> str:
+    def describe(self, answering: bool = True) -> str:
         if self.state == "running" and self.proc is not None:
             again = f", restarted {self.starts - 1}x" if self.starts > 1 else ""
+            if not answering:
+                return f"starting, pid {self.proc.pid}{again}"
             return f"started by OBS, pid {self.proc.pid}{again}"
         if self.state == "restarting":
             wait = max(0.0, self.next_start - time.monotonic())
