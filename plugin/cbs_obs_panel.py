@@ -258,8 +258,8 @@ class Panel:
     def status(self) -> str:
         with self.lock:
             state, error = self.state, self.error
-            if state is None and not error:
-                error = self.down_reason
+            if state is None and not error.startswith(("engine exited", "cannot")):
+                error = self.down_reason or error  # why it is down matters more than what failed meanwhile
         sup = self.supervisor.describe(answering=state is not None) if self.supervisor is not None else ""
         text = core.status_line(state, error=error, supervisor=sup)
         if state is None and (self.supervisor is None or not self.supervisor.running):
