@@ -253,7 +253,7 @@ def status_line(state: dict | None, *, error: str = "", supervisor: str = "") ->
         text = "engine stopped" + (f": {error}" if error else "")
         return text + (f" ({supervisor})" if supervisor else "")
     look = state.get("look") or {}
-    parts = [f"{c}={s}@{st:.2f}" for c, (s, st) in look_specs(look).items()]
+    parts = [f"{c} {s} {st:.0%}" for c, (s, st) in look_specs(look).items()]  # spaces: the panel wraps lines
     stats = state.get("stats") or {}
     text = (f"engine running: {', '.join(parts) or 'no class styled'}"
             f"{'' if look.get('enabled', True) else ' (styling off)'}; preset {state.get('preset') or '-'}; "

@@ -399,3 +399,22 @@ def test_one_click_path_as_a_streamer(display, tmp_path, person_model):
     assert "Traceback" not in log and "[Unknown Script]" not in log
     for k, v in figures.items():
         print(f"{k}: {v:.1f} s")
+
+
+def test_script_added_while_the_engine_runs_shows_class_controls_at_once(display, live_engine, tmp_path):
+    """Finding 2: added through Tools -> Scripts -> + with an engine already running (started in a
+    terminal), the panel shows the class controls straight away, without restarting OBS."""
+    from tests.obs_ui import ScriptsWindow, Screen, require_xdotool
+
+    require_xdotool()
+    _write_token(TOKEN)
+    o = Obs(tmp_path, display, env={"CBS_OBS_PORT": str(live_engine.server.port)}).start()
+    try:
+        screen = Screen(display, tmp_path / "shots")
+        win = ScriptsWindow(screen).open()
+        win.add_script(_cli("obs", "plugin-path").stdout.strip())
+        _log_has(o, "panel shows controls for background, person", 5)
+        screen.shot("script-added-engine-running")
+    finally:
+        o.stop()
+    assert "Traceback" not in o.obs_log()

@@ -62,7 +62,7 @@ def test_status_line_tells_the_engines_truth():
     state = {"look": {"assignments": [{"cls": "background", "style": "starry-blue", "strength": 1.0}],
                       "enabled": True}, "preset": "Green", "stats": {"fps": 14.84, "source": "ok", "last_error": ""}}
     line = core.status_line(state)
-    assert "background=starry-blue@1.00" in line and "preset Green" in line and "14.8 fps" in line
+    assert "background starry-blue 100%" in line and "preset Green" in line and "14.8 fps" in line
     assert "last error: look rejected" in core.status_line(state, error="look rejected")
     assert core.status_line(None, error="exited with code 1").startswith("engine stopped: exited with code 1")
 
