@@ -63,6 +63,7 @@ class Panel:
         self.error = ""  # the last thing that went wrong (a rejected change, an engine exit)
         self.down_reason = ""  # why the engine does not answer
         self.ready = False
+        self.camera_note = ""  # the raw camera the engine owns, if OBS has a source on it too
         self.desired: dict | None = None  # {cls: (spec, strength)}: the user's look, re-sent after a restart
         self.mirror: dict = {}  # the engine look last written into the settings
         self.mirror_due = False
@@ -264,6 +265,8 @@ class Panel:
         text = core.status_line(state, error=error, supervisor=sup)
         if state is None and (self.supervisor is None or not self.supervisor.running):
             text += "; press Start engine"
+        if self.camera_note:
+            text += "; " + self.camera_note
         return text
 
 
@@ -491,9 +494,11 @@ def _ensure_video():
     PANEL.log(f"video source '{MEDIA_NAME}' in scene '{obs.obs_source_get_name(scene_source)}' plays "
               f"{PANEL.url}/stream.mjpg")
     cams = _camera_sources()
-    if cams and (obs.obs_data_get_string(PANEL.settings, "source") or "demo").isdigit():
-        PANEL.log("the engine now reads the camera; OBS cannot open it at the same time: hide "
-                  + ", ".join(cams) + " (the styled video replaces it)")
+    PANEL.camera_note = ""
+    if cams and PANEL.options["source"].isdigit():
+        PANEL.camera_note = (f"camera {PANEL.options['source']} is read by the engine; hide "
+                             + ", ".join(cams) + " in OBS (the styled video replaces it)")
+        PANEL.log(PANEL.camera_note)
     obs.obs_source_release(scene_source)
 
 
