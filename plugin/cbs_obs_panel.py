@@ -304,7 +304,7 @@ def script_load(settings):
     obs.obs_frontend_add_event_callback(_on_event)
     obs.timer_add(_tick, TICK_MS)
     if obs.obs_data_get_bool(settings, "autostart") and obs.obs_data_get_bool(settings, "engine_wanted"):
-        PANEL.want_video = True
+        PANEL.want_video = "update"  # a source the user removed from a scene stays removed
         PANEL.log(PANEL.start_engine())
 
 
@@ -329,6 +329,10 @@ def script_update(settings):
         return
     changes, pictures = {}, {}
     for cls in state.get("classes", []):
+        style = obs.obs_data_get_string(settings, "style_" + cls)
+        if style in (core.PICTURE_STYLE, core.PICTURE_REPLACE) and not obs.obs_data_get_string(settings,
+                                                                                                 "picture_" + cls):
+            continue  # a picture style waits for its picture; the class keeps its look meanwhile
         spec = core.spec_from_controls(cls, lambda n: _get(settings, n))
         strength = round(obs.obs_data_get_double(settings, "strength_" + cls), 3)
         now = None if spec is None else (spec, strength)
@@ -407,8 +411,8 @@ def _tick():
     if state is not None:
         _register_hotkeys(settings, ["preset." + p for p in state.get("presets", [])])
         if PANEL.want_video:
+            _ensure_video(add=PANEL.want_video is True)
             PANEL.want_video = False
-            _ensure_video()
     _show_card(state is None)
 
 
@@ -461,35 +465,41 @@ def media_settings(url: str):
     return data
 
 
-def _put_in_scene(scene, name, kind, data):
-    """Create or update source ``name`` and make sure it is in ``scene``, fitted to the canvas."""
+def _put_in_scene(scene, name, kind, data, add=True):
+    """Create or update source ``name`` and make sure it is in ``scene``, fitted to the canvas.
+
+    With ``add=False`` only an existing source is updated (None when there is none in the scene)."""
     source = obs.obs_get_source_by_name(name)
+    if source is None and not add:
+        return None
     if source is None:
         source = obs.obs_source_create(kind, name, data, None)
     else:
         obs.obs_source_update(source, data)
     item = obs.obs_scene_find_source(scene, name)
-    if item is None:
+    if item is None and add:
         item = obs.obs_scene_add(scene, source)
-    _fit_to_canvas(item)
+    if item is not None:
+        _fit_to_canvas(item)
     obs.obs_source_release(source)
     return item
 
 
-def _ensure_video():
+def _ensure_video(add: bool = True):
     """The styled video in the current scene, and the stopped card above it (hidden while the engine runs)."""
     scene_source = obs.obs_frontend_get_current_scene()
     if scene_source is None:
         return
     scene = obs.obs_scene_from_source(scene_source)
     data = media_settings(PANEL.url + "/stream.mjpg")
-    _put_in_scene(scene, MEDIA_NAME, "ffmpeg_source", data)
+    _put_in_scene(scene, MEDIA_NAME, "ffmpeg_source", data, add)
     obs.obs_data_release(data)
     card = obs.obs_data_create()
     obs.obs_data_set_string(card, "file", str(CARD_FILE))
-    item = _put_in_scene(scene, CARD_NAME, "image_source", card)
+    item = _put_in_scene(scene, CARD_NAME, "image_source", card, add)
     obs.obs_data_release(card)
-    obs.obs_sceneitem_set_order(item, obs.OBS_ORDER_MOVE_TOP)
+    if item is not None:
+        obs.obs_sceneitem_set_order(item, obs.OBS_ORDER_MOVE_TOP)
     PANEL.card_visible = None
     PANEL.log(f"video source '{MEDIA_NAME}' in scene '{obs.obs_source_get_name(scene_source)}' plays "
               f"{PANEL.url}/stream.mjpg")

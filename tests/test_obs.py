@@ -392,6 +392,9 @@ def test_one_click_path_as_a_streamer(display, tmp_path, person_model):
         state = _engine_state(port)
         assert state["scenes"] == {"Scene 2": "Teal"}
         assert _engine_style(port) == "color"
+        c = o.client()
+        wait_until(lambda: _is_green(_shot_or_none(c, "cbs-obs")), 30, "the styled video in OBS after its restart")
+        c.disconnect()
     finally:
         o.stop()
     wait_until(lambda: not _engine_pids(port), 15, "the engine to stop with OBS")
