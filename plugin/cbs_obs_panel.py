@@ -684,8 +684,10 @@ def _rebuild(props):
     if state is None:
         obs.obs_properties_add_text(group, "classes_note", "Classes", obs.OBS_TEXT_INFO)
         PANEL.class_props.append("classes_note")
+        starting = PANEL.supervisor is not None and PANEL.supervisor.running
         obs.obs_data_set_string(PANEL.settings, "classes_note",
-                                "start the engine (or press Refresh) to style its classes")
+                                "the engine is starting: press Refresh when it answers" if starting
+                                else "start the engine (or press Refresh) to style its classes")
     else:
         choices = core.style_choices(styles)
         for cls in state.get("classes", []):
