@@ -46,8 +46,14 @@ def _add_perf_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seg-every", type=_positive_int, default=1, metavar="N", help="segment every N frames")
     g.add_argument("--similar-skip", type=float, default=0.0, metavar="D",
                    help="reuse the last result when a frame changed less than D (0-255 mean); 0 = off")
-    g.add_argument("--smoothing", type=float, default=0.0, metavar="A",
-                   help="temporal mask smoothing 0-0.95 (weight of the previous mask)")
+    g.add_argument("--smoothing", type=float, default=0.8, metavar="A",
+                   help="mask smoothing 0-0.95: weight of the previous mask, moved along the motion, where the "
+                   "segmenter is unsure (default 0.8; 0 = off)")
+    g.add_argument("--temporal", type=float, default=0.5, metavar="A",
+                   help="steadiness of styled moving classes 0-0.95: weight the picture carried along the motion "
+                   "keeps when a new style result lands (default 0.5; 0 = every result replaces it)")
+    g.add_argument("--no-edges", action="store_true",
+                   help="plain bilinear mask edges instead of edges snapped to the frame (guided filter)")
     g.add_argument("--no-crop", action="store_true", help="style moving classes on the whole frame, not their box")
     g.add_argument("--moving", choices=("async", "sync"), default="async",
                    help="moving classes (a styled person): async styles them in their own thread and shows the "
@@ -163,7 +169,7 @@ def _engine_config(args, source: str, options):
 
     perf = PerfSettings(style_size=args.style_size, plate=args.plate, plate_size=args.plate_size,
                         seg_every=args.seg_every, similar_skip=args.similar_skip, smoothing=args.smoothing,
-                        crop=not args.no_crop, moving=args.moving)
+                        crop=not args.no_crop, moving=args.moving, temporal=args.temporal, edges=not args.no_edges)
     return EngineConfig(source=source, source_options=options, segmenter=args.segmenter,
                         segmenter_options=_segmenter_options(args), output_size=args.output_size, perf=perf,
                         max_frames=args.frames)

@@ -13,11 +13,14 @@ from .segment.base import ClassProbs
 
 
 def class_mask(probs: ClassProbs, assignments: list[Assignment], size: tuple[int, int],
-               options: MaskOptions) -> np.ndarray:
-    """R for one style group at output ``size`` = (H, W): feathered, cut off, scaled by strength."""
+               options: MaskOptions, upsample=None) -> np.ndarray:
+    """R for one style group at output ``size`` = (H, W): feathered, cut off, scaled by strength.
+
+    ``upsample(small, size)``: how the small mask reaches output size (default bilinear; the live
+    engine snaps edges to the frame with a guided filter)."""
     strengths = {a.strength for a in assignments}
     if len(strengths) > 1:  # classes sharing a style with different strengths
-        return sum(class_mask(probs, [a], size, options) for a in assignments)
+        return sum(class_mask(probs, [a], size, options, upsample) for a in assignments)
     small = probs.mask([a.cls for a in assignments], hard=options.hard)
     strength = strengths.pop()
     if options.feather > 0:
@@ -27,7 +30,14 @@ def class_mask(probs: ClassProbs, assignments: list[Assignment], size: tuple[int
     c = options.cutoff
     if c > 0:  # at the small size: cheap, and bilinear upscaling keeps exact zeros exact
         small = np.where(small < c, np.float32(0), np.where(small > 1 - c, np.float32(1), small))
-    mask = cv2.resize(small, (size[1], size[0]), interpolation=cv2.INTER_LINEAR) if small.shape != size else small
+    if small.shape == size:
+        mask = small
+    elif upsample is not None and not options.hard:
+        mask = upsample(small, size)
+        if c > 0:  # sure pixels stay bit-exact
+            mask = np.where(mask < c, np.float32(0), np.where(mask > 1 - c, np.float32(1), mask))
+    else:
+        mask = cv2.resize(small, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
     if options.hard and options.feather == 0:
         mask = (mask >= 0.5).astype(np.float32)  # hard at output resolution, with smooth (not blocky) contours
     if strength != 1.0:
@@ -35,8 +45,8 @@ def class_mask(probs: ClassProbs, assignments: list[Assignment], size: tuple[int
     return np.ascontiguousarray(mask, dtype=np.float32)
 
 
-def build_masks(probs: ClassProbs, look: Look, size: tuple[int, int]) -> dict[str, np.ndarray]:
-    return {style: class_mask(probs, group, size, look.mask) for style, group in look.groups().items()}
+def build_masks(probs: ClassProbs, look: Look, size: tuple[int, int], upsample=None) -> dict[str, np.ndarray]:
+    return {style: class_mask(probs, group, size, look.mask, upsample) for style, group in look.groups().items()}
 
 
 def composite(frame: np.ndarray, layers: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:

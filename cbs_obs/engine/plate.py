@@ -1,15 +1,26 @@
-"""The background plate: a clean picture of the room, styled at full resolution only when it changes.
+"""The background plate: the room behind a webcam user, styled at full resolution, changed gently.
 
-A webcam's room is mostly still, so styling it every frame is wasted work. The plate keeps the
-pixels the segmenter is sure are background, notices when they really change (light switched
-on, camera moved, the person revealing what was behind them) and restyles in a thread of its
-own, while every frame is composited from the last styled plate at full output resolution.
+A webcam's room is mostly still, so styling it every frame is wasted work, and worse: a neural
+style answers a 2-level change of sensor noise with a new texture (about 11 levels here), so a
+room restyled now and then *pops*. The plate therefore
+
+- keeps the pixels the segmenter is sure are room, away from the person's edge (so no ghost of
+  the person is ever styled into the room), and paints places never seen from their surroundings;
+- watches the room in tiles, at 1/8 scale (sensor noise and compression average out), after
+  compensating slow exposure drift, and calls a tile changed only when the change persists;
+- restyles only the changed tiles, styling them with a context margin and matching their tone to
+  the styled room around them, and blends them in with a soft seam;
+- fades every new styled plate in over a few frames, so even a real change (a light switched on)
+  never swaps the texture at once.
+Restyling runs in a thread of its own for live sources; offline files restyle in line, so their
+results never depend on timing.
 """
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -17,8 +28,29 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class PlateSettings:
+    """``scale``: change detection at 1/scale. ``tile``: tile side in small pixels. ``threshold``:
+    per-pixel change (0-255, after exposure compensation) that counts. ``tile_fraction``: share of a
+    tile's room pixels that must change. ``persist``: consecutive frames a change must last.
+    ``margin``: context around restyled tiles, in output pixels. ``fade``: frames a new plate takes
+    to fade in. ``full_above``: share of tiles above which the whole plate is restyled. ``edge``:
+    distance from the person, in small pixels, inside which the room is not trusted."""
+
+    scale: int = 8
+    tile: int = 10
+    threshold: float = 14.0
+    tile_fraction: float = 0.05
+    persist: int = 3
+    margin: int = 96
+    fade: int = 10
+    full_above: float = 0.45
+    edge: int = 2
+    exposure_limit: float = 0.15
+
+
 def fill_unseen(plate: np.ndarray, seen: np.ndarray) -> np.ndarray:
-    """Paint places never seen as background (behind a person who has not moved yet) from their
+    """Paint places never seen as room (behind a person who has not moved yet) from their
     surroundings, so soft mask edges blend into plausible room rather than a styled ghost of the person."""
     if seen.all() or not seen.any():
         return plate
@@ -33,89 +65,164 @@ def fill_unseen(plate: np.ndarray, seen: np.ndarray) -> np.ndarray:
     return out
 
 
+def match_tone(new: np.ndarray, old: np.ndarray, ring: np.ndarray) -> np.ndarray:
+    """Scale and shift each channel of ``new`` so that, on the ``ring`` pixels, it has the mean and
+    spread of ``old`` (a tile styled with less context comes out in a slightly different tone)."""
+    if np.count_nonzero(ring) < 64:
+        return new
+    out = new.astype(np.float32)
+    for c in range(3):
+        a, b = new[..., c][ring].astype(np.float32), old[..., c][ring].astype(np.float32)
+        gain = float(np.clip(b.std() / max(a.std(), 1e-3), 0.7, 1.4))
+        out[..., c] = (out[..., c] - a.mean()) * gain + b.mean()
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+class _Fade:
+    """A styled plate on its way in: shown as ``old + (new - old) * k / n`` on frame k."""
+
+    def __init__(self, old: np.ndarray, new: np.ndarray, frames: int):
+        self.old, self.new, self.frames, self.k = old, new, max(1, frames), 0
+
+    def step(self) -> tuple[np.ndarray, bool]:
+        self.k += 1
+        if self.k >= self.frames:
+            return self.new, True
+        t = self.k / self.frames
+        return cv2.addWeighted(self.new, t, self.old, 1.0 - t, 0.0), False
+
+
 class BackgroundPlate:
-    def __init__(self, *, max_side: int | None = None, threshold: float = 14.0,
-                 fraction: float = 0.02, scale: int = 8, background: bool = True):
+    def __init__(self, *, max_side: int | None = None, background: bool = True,
+                 settings: PlateSettings = PlateSettings(), styles=None):
         from ..style.catalog import StyleCache
 
-        self.styles = StyleCache(max_side=max_side)  # None: style the plate at output resolution
-        self.background = background  # False (offline files): restyle in line, so results never depend on timing
-        self.threshold, self.fraction, self.scale = threshold, fraction, scale
+        self.styles = styles or StyleCache(max_side=max_side)  # None: style the plate at output resolution
+        self.background = background  # False (offline files): restyle in line
+        self.s = settings
         self.plate: np.ndarray | None = None
-        self.plate_small: np.ndarray | None = None
-        self.seen: np.ndarray | None = None  # small-scale: places ever seen as sure background
+        self.seen: np.ndarray | None = None  # small: places ever seen as sure room
+        self.reference: np.ndarray | None = None  # small float: the room as it was when last styled
+        self._seen_at_style: np.ndarray | None = None
+        self._streak: np.ndarray | None = None  # per tile: consecutive frames it looked changed
+        self._dirty: np.ndarray | None = None  # per tile: confirmed change not yet restyled
         self.version = 0
-        self._styled: dict[str, tuple[int, np.ndarray]] = {}
+        self._styled: dict[str, tuple[int, np.ndarray]] = {}  # spec -> (version, target styled plate)
+        self._shown: dict[str, np.ndarray] = {}  # spec -> what the last frame showed
+        self._fades: dict[str, _Fade] = {}
+        self._jobs: dict[int, np.ndarray] = {}  # version -> tile mask (small bool) restyled by it
         self._wanted: set[str] = set()
         self._cond = threading.Condition()
         self._stop = False
         self._thread: threading.Thread | None = None
         self.restyles = 0
+        self.tiles_restyled = 0
         self.last_restyle_s = 0.0
         self._pending: list[tuple[int, float]] = []  # (plate version, monotonic time) of changes not yet styled
-        self.change_to_styled_s: list[float] = []  # change noticed -> styled plate ready, per change
+        self.change_to_styled_s: list[float] = []
 
     # -- per frame (hot path) -------------------------------------------------------------------
     def update(self, frame: np.ndarray, background: np.ndarray) -> bool:
-        """Fold a frame into the plate. ``background``: P(background) at any (small) size. True if changed."""
+        """Fold a frame into the plate. ``background``: P(room) at any (small) size. True if a restyle was asked."""
         h, w = frame.shape[:2]
-        sw, sh = max(4, w // self.scale), max(4, h // self.scale)
-        small = cv2.resize(frame, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.int16)
-        sure_small = cv2.resize(background, (sw, sh), interpolation=cv2.INTER_LINEAR) > 0.97
+        s = self.s
+        sw, sh = max(4, w // s.scale), max(4, h // s.scale)
+        small = cv2.resize(frame, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float32)
+        sure = cv2.resize(background, (sw, sh), interpolation=cv2.INTER_LINEAR) > 0.97
+        if s.edge > 0:  # the person's edge is never trusted: no ghost of them in the room
+            sure = cv2.erode(sure.astype(np.uint8), np.ones((2 * s.edge + 1,) * 2, np.uint8)) > 0
         with self._cond:
             if self.plate is None or self.plate.shape != frame.shape:
-                self.plate, self.plate_small, self.seen = frame.copy(), small, sure_small.copy()
-                self._changed()
+                self.plate, self.seen = frame.copy(), sure.copy()
+                self.reference, self._seen_at_style = small, sure.copy()
+                ty, tx = -(-sh // s.tile), -(-sw // s.tile)
+                self._streak, self._dirty = np.zeros((ty, tx), np.int32), np.zeros((ty, tx), bool)
+                self._styled.clear()
+                self._shown.clear()
+                self._fades.clear()
+                self._changed(np.ones((ty, tx), bool))
                 return True
-            newly_seen = np.count_nonzero(sure_small & ~self.seen)
-            self.seen |= sure_small
-            diff = np.abs(small - self.plate_small).max(axis=2) > self.threshold
-            changed = np.count_nonzero(diff & sure_small)
-            if changed <= self.fraction * max(1, np.count_nonzero(sure_small)) and \
-                    newly_seen <= self.fraction * self.seen.size:
+            self.seen |= sure
+            changed = self._changed_tiles(small, sure)
+            self._streak = np.where(changed, self._streak + 1, 0)
+            confirmed = self._streak >= s.persist
+            revealed = self._tile_share(self.seen & ~self._seen_at_style) > 0.15
+            new = confirmed | (revealed & ~self._dirty)
+            if not new.any():
                 return False
-            sure = cv2.resize(background, (w, h), interpolation=cv2.INTER_LINEAR) > 0.97
-            np.copyto(self.plate, frame, where=sure[..., None])
-            self.plate_small[sure_small] = small[sure_small]
-            self._changed()
+            sure_full = cv2.resize(sure.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+            cv2.copyTo(frame, sure_full.astype(np.uint8), self.plate)
+            self._streak[new] = 0
+            self._changed(new)
             return True
 
-    def _changed(self) -> None:
+    def _tile_share(self, small_mask: np.ndarray) -> np.ndarray:
+        """Share of each tile's small pixels set in ``small_mask``."""
+        t = self.s.tile
+        sh, sw = small_mask.shape
+        ty, tx = -(-sh // t), -(-sw // t)
+        padded = np.zeros((ty * t, tx * t), np.float32)
+        padded[:sh, :sw] = small_mask
+        return padded.reshape(ty, t, tx, t).mean(axis=(1, 3))
+
+    def _changed_tiles(self, small: np.ndarray, sure: np.ndarray) -> np.ndarray:
+        s = self.s
+        both = sure & self._seen_at_style
+        if np.count_nonzero(both) < 16:
+            return np.zeros_like(self._streak, bool)
+        # slow exposure drift (auto exposure, clouds) is one gain per channel, not a change of the room;
+        # the median ignores the part of the room that really changed
+        gain = np.median((self.reference[both] + 1.0) / (small[both] + 1.0), axis=0)
+        if np.abs(gain - 1).max() > s.exposure_limit:  # the light really changed: everything is new
+            return np.ones_like(self._streak, bool)
+        diff = np.abs(small * gain - self.reference).max(axis=2) > s.threshold
+        clipped = (small.max(axis=2) > 235) | (self.reference.max(axis=2) > 235)  # no gain brings these back
+        share = self._tile_share(diff & both & ~clipped)
+        room = self._tile_share(both)
+        return (room > 0.2) & (share > s.tile_fraction * np.maximum(room, 1e-6))
+
+    def _changed(self, tiles: np.ndarray) -> None:
         self.version += 1
+        self._dirty |= tiles
         self._pending.append((self.version, time.monotonic()))
         self._cond.notify_all()
 
     def styled(self, spec: str) -> np.ndarray | None:
-        """The newest styled plate for ``spec`` (maybe of an older plate version), or None yet."""
+        """What this frame shows of the styled room for ``spec`` (fading towards the newest), or None yet."""
         with self._cond:
             if spec not in self._wanted:
                 self._wanted.add(spec)
                 self._cond.notify_all()
-            entry = self._styled.get(spec)
-            stale = entry is None or entry[0] != self.version
+            stale = self._dirty is not None and (bool(self._dirty.any()) or spec not in self._styled)
         if not self.background:
             if stale and self.plate is not None:
                 self._restyle_once()
-                entry = self._styled.get(spec)
-            return None if entry is None else entry[1]
-        if self._thread is None:
+        elif self._thread is None:
             self._start()
-        return None if entry is None else entry[1]
+        with self._cond:
+            fade = self._fades.get(spec)
+            if fade is not None:
+                shown, done = fade.step()
+                if done:
+                    del self._fades[spec]
+                self._shown[spec] = shown
+            return self._shown.get(spec)
 
     def forget_unused(self, specs: set[str]) -> None:
         with self._cond:
             self._wanted &= specs
-            for spec in list(self._styled):
-                if spec not in specs:
-                    del self._styled[spec]
+            for d in (self._styled, self._shown, self._fades):
+                for spec in list(d):
+                    if spec not in specs:
+                        del d[spec]
 
-    # -- restyling thread ---------------------------------------------------------------------------
+    # -- restyling ------------------------------------------------------------------------------------
     def _start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="plate", daemon=True)
         self._thread.start()
 
-    def _todo(self) -> list[str]:
-        return [s for s in self._wanted if self._styled.get(s, (0, None))[0] != self.version]
+    def _todo(self) -> bool:
+        return bool(self._wanted) and (bool(self._dirty.any()) or any(s not in self._styled for s in self._wanted))
 
     def _loop(self) -> None:
         while True:
@@ -127,28 +234,83 @@ class BackgroundPlate:
             self._restyle_once()
 
     def _restyle_once(self) -> None:
-        """Style the current plate for every wanted spec that is behind."""
+        """Restyle the dirty tiles (or everything, for a spec never styled) of every wanted spec."""
+        s = self.s
         with self._cond:
-            version, plate, todo = self.version, self.plate.copy(), self._todo()
-            seen = self.seen.copy()
+            version, plate, seen = self.version, self.plate.copy(), self.seen.copy()
+            tiles, self._dirty = self._dirty.copy(), np.zeros_like(self._dirty)
+            small_now = cv2.resize(plate, seen.shape[::-1], interpolation=cv2.INTER_AREA).astype(np.float32)
+            self.reference = np.where(self._upsample_tiles(tiles, seen.shape)[..., None], small_now, self.reference)
+            self._seen_at_style = np.where(self._upsample_tiles(tiles, seen.shape), seen, self._seen_at_style)
+            wanted = sorted(self._wanted)
+            current = {spec: self._styled.get(spec) for spec in wanted}
         plate = fill_unseen(plate, seen)
-        for spec in todo:
+        h, w = plate.shape[:2]
+        for spec in wanted:
             t0 = time.perf_counter()
+            old = current[spec]
             try:
-                styled = self._style(spec, plate)
+                if old is None or tiles.mean() > s.full_above:
+                    target = self._style(spec, plate)
+                    if old is not None:  # only the changed tiles take the new texture
+                        m = self._soft_tiles(tiles, (h, w))
+                        target = _mix(old[1], target, m)
+                    n_tiles = tiles.size if old is None else int(tiles.sum())
+                else:
+                    target, n_tiles = self._restyle_tiles(spec, plate, old[1], tiles), int(tiles.sum())
             except Exception as e:  # a failing style must not kill the plate thread
                 log.warning("restyling the background with %s failed: %s", spec, e)
                 with self._cond:
                     self._wanted.discard(spec)
                 continue
             with self._cond:
-                self._styled[spec] = (version, styled)
+                self._styled[spec] = (version, target)
+                shown = self._shown.get(spec)
+                if shown is None or shown.shape != target.shape:
+                    self._shown[spec] = target
+                else:
+                    self._fades[spec] = _Fade(shown, target, s.fade)
                 self.restyles += 1
+                self.tiles_restyled += n_tiles
                 self.last_restyle_s = time.perf_counter() - t0
         with self._cond:
             now = time.monotonic()
             self.change_to_styled_s += [now - t for v, t in self._pending if v <= version]
             self._pending = [(v, t) for v, t in self._pending if v > version]
+
+    def _restyle_tiles(self, spec: str, plate: np.ndarray, old: np.ndarray, tiles: np.ndarray) -> np.ndarray:
+        """Style the changed tiles with a context margin; match the tone to the room around them; blend."""
+        h, w = plate.shape[:2]
+        full = self._upsample_tiles(tiles, (h, w))
+        ys, xs = np.nonzero(full)
+        m = self.s.margin
+        y0, y1 = max(0, ys.min() - m), min(h, ys.max() + 1 + m)
+        x0, x1 = max(0, xs.min() - m), min(w, xs.max() + 1 + m)
+        crop = self._style(spec, np.ascontiguousarray(plate[y0:y1, x0:x1]))
+        ring = ~full[y0:y1, x0:x1]
+        crop = match_tone(crop, old[y0:y1, x0:x1], ring)
+        weight = self._soft_tiles(tiles, (h, w))[y0:y1, x0:x1]
+        out = old.copy()
+        out[y0:y1, x0:x1] = _mix(old[y0:y1, x0:x1], crop, weight)
+        return out
+
+    def _upsample_tiles(self, tiles: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """Per-tile flags -> bool mask at ``size`` (small or full)."""
+        h, w = size
+        sh, sw = self.seen.shape
+        t = self.s.tile
+        small = np.kron(tiles, np.ones((t, t), bool))[:sh, :sw]
+        if (h, w) == (sh, sw):
+            return small
+        return cv2.resize(small.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+
+    def _soft_tiles(self, tiles: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """Tiles as a weight 0..1 at ``size`` with seams softened over about half the margin."""
+        small = self._upsample_tiles(tiles, self.seen.shape).astype(np.float32)
+        sigma = max(0.5, self.s.margin / 4 / self.s.scale)
+        grow = 2 * int(np.ceil(2 * sigma)) + 1  # the whole tile takes the new texture; the seam lies outside it
+        small = cv2.GaussianBlur(cv2.dilate(small, np.ones((grow, grow), np.uint8)), (0, 0), sigma)
+        return cv2.resize(np.clip(small, 0, 1), (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
 
     def _style(self, spec: str, plate: np.ndarray) -> np.ndarray:
         return self.styles.get(spec).apply(plate)
@@ -159,3 +321,7 @@ class BackgroundPlate:
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+
+def _mix(old: np.ndarray, new: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    return cv2.blendLinear(new, old, weight.astype(np.float32), (1.0 - weight).astype(np.float32))

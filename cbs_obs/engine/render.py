@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,6 +21,9 @@ from ..errors import SettingsError
 from ..look import Look
 from ..segment.base import ClassProbs
 from ..stylizer import ClassStylizer
+from .edges import GuidedUpsampler, MaskSmoother
+from .motion import Motion
+from .moving import AsyncStyler, MovingLayer, StyleResult
 from .plate import BackgroundPlate
 
 log = logging.getLogger(__name__)
@@ -40,19 +42,25 @@ class PerfSettings:
     ``style_size``: longest side for styling moving classes (None: output size).
     ``seg_every``: run segmentation every N frames. ``similar_skip``: mean absolute pixel change
     (0-255) below which a frame reuses the previous result. ``smoothing``: 0-0.95, weight of the
-    previous mask (less flicker, slower edges). ``crop``: style moving classes only in their box.
-    ``moving``: ``sync`` styles moving classes of every frame before it is shown; ``async`` (live
-    sources only) styles them in a thread of their own and shows the newest styled box on each frame,
-    so the frame rate follows the camera while the style refreshes as fast as the CPU allows."""
+    previous mask, moved along the input's motion, where the segmenter is unsure (steady edges, no
+    lag on motion). ``edges``: snap mask edges to the full-resolution frame (guided filter).
+    ``crop``: style moving classes only in their box. ``moving``: ``sync`` styles moving classes of
+    every frame before it is shown; ``async`` (live sources only) styles them in a thread of their
+    own, so the frame rate follows the camera while the style refreshes as fast as the CPU allows.
+    Either way the styled picture of a moving class is carried along the input's optical flow on
+    every frame; ``temporal`` (0-0.95) is the weight the carried picture keeps where the flow is
+    trustworthy when a new style result lands (0: every result replaces it, as per-frame styling)."""
 
     style_size: int | None = 640
     plate: str = "auto"
     plate_size: int | None = None
     seg_every: int = 1
     similar_skip: float = 0.0
-    smoothing: float = 0.0
+    smoothing: float = 0.8
     crop: bool = True
     moving: str = "async"
+    temporal: float = 0.5
+    edges: bool = True
 
     def __post_init__(self):
         if self.moving not in ("sync", "async"):
@@ -63,6 +71,8 @@ class PerfSettings:
             raise SettingsError(f"seg_every must be 1 or more, got {self.seg_every}")
         if not 0 <= self.smoothing <= 0.95:
             raise SettingsError(f"smoothing must be between 0 and 0.95, got {self.smoothing}")
+        if not 0 <= self.temporal <= 0.95:
+            raise SettingsError(f"temporal must be between 0 and 0.95, got {self.temporal}")
         if not 0 <= self.similar_skip <= 50:
             raise SettingsError(f"similar_skip must be between 0 and 50, got {self.similar_skip}")
         for name in ("style_size", "plate_size"):
@@ -84,61 +94,10 @@ def box_of(mask: np.ndarray, size: tuple[int, int], margin: float = 0.08,
             max(0, int(xs.min() * fx) - mx), min(w, int((xs.max() + 1) * fx) + mx))
 
 
-class AsyncStyler:
-    """Styles the newest frame's boxes in its own thread; the frame loop only picks up results.
-
-    Each result carries the tag of the frame it was styled from, so the frame loop can move it to
-    where the class is now (see ``Renderer._shifted``)."""
-
-    def __init__(self, style_fn):
-        self.style_fn = style_fn
-        self._cond = threading.Condition()
-        self._request = None
-        self._results: dict[str, tuple] = {}  # spec -> (box, styled, frame shape, frame tag)
-        self._stop = False
-        self._thread = threading.Thread(target=self._loop, name="moving-style", daemon=True)
-        self._thread.start()
-        self.styled_frames = 0
-
-    def submit(self, pixels: np.ndarray, jobs: dict[str, tuple[int, int, int, int] | None], tag: int) -> None:
-        with self._cond:
-            self._request = (pixels, jobs, tag)
-            self._cond.notify_all()
-
-    def latest(self, spec: str, shape: tuple[int, int]):
-        with self._cond:
-            r = self._results.get(spec)
-        return r if r is not None and r[2] == shape else None
-
-    def put(self, spec: str, box, styled: np.ndarray, shape: tuple[int, int], tag: int) -> None:
-        with self._cond:
-            self._results[spec] = (box, styled, shape, tag)
-
-    def _loop(self) -> None:
-        while True:
-            with self._cond:
-                while self._request is None and not self._stop:
-                    self._cond.wait(0.5)
-                if self._stop:
-                    return
-                (pixels, jobs, tag), self._request = self._request, None
-            for spec, box in jobs.items():
-                try:
-                    styled = self.style_fn(spec, pixels, box)
-                except Exception as e:  # logged once per failure; the frame loop falls back to sync styling
-                    log.warning("styling %s failed: %s", spec, e)
-                    continue
-                self.put(spec, box, styled, pixels.shape[:2], tag)
-            self.styled_frames += 1
-
-    def close(self) -> None:
-        with self._cond:
-            self._stop = True
-            self._cond.notify_all()
-        self._thread.join(timeout=5)
-
-
 class Renderer:
+    """Renders frames of one live run (or one offline video): segmentation, the background plate,
+    the moving-class layers and their motion, the composite."""
+
     def __init__(self, stylizer: ClassStylizer, settings: PerfSettings, pool: ThreadPoolExecutor,
                  segmenter_name: str = "person", realtime: bool = True):
         self.stylizer, self.settings, self.pool = stylizer, settings, pool
@@ -146,19 +105,16 @@ class Renderer:
         use_plate = settings.plate == "on" or (settings.plate == "auto" and segmenter_name == "person")
         self.static = STATIC_CLASSES.get(segmenter_name, set()) if use_plate else set()
         self.plate = BackgroundPlate(max_side=settings.plate_size, background=realtime) if self.static else None
+        self.motion = Motion()
+        self.layers: dict[str, MovingLayer] = {}
+        self.smoother = MaskSmoother(settings.smoothing)
         self._probs: ClassProbs | None = None
         self._boxes: dict[str, tuple[int, int, int, int] | None] = {}
-        self._centroids: dict[int, dict[str, tuple[float, float] | None]] = {}  # frame tag -> spec -> (y, x)
         self._count = 0
         self._last: tuple[np.ndarray, Look, np.ndarray] | None = None  # (thumbnail, look, output)
 
     def _segment(self, pixels: np.ndarray) -> ClassProbs:
-        probs = self.stylizer.segmenter.segment(pixels)
-        a = self.settings.smoothing
-        prev = self._probs
-        if a > 0 and prev is not None and prev.probs.shape == probs.probs.shape:
-            probs = ClassProbs(a * prev.probs + (1 - a) * probs.probs, probs.classes)
-        return probs
+        return self.smoother(self.stylizer.segmenter.segment(pixels), self.motion)
 
     def _box_for(self, spec: str, shape: tuple[int, int]) -> tuple[int, int, int, int] | None:
         """Last frame's box for ``spec`` when cropping pays off, else None (style the whole frame)."""
@@ -174,55 +130,28 @@ class Renderer:
         y0, y1, x0, x1 = box
         return style.apply(np.ascontiguousarray(pixels[y0:y1, x0:x1]))
 
-    @staticmethod
-    def _paste(pixels: np.ndarray, box, styled: np.ndarray, shift: tuple[int, int] = (0, 0)) -> np.ndarray:
-        """The frame with a styled box pasted in, moved by ``shift`` = (dy, dx) pixels."""
-        dy, dx = shift
-        if box is None:
-            if dy == 0 and dx == 0:
-                return styled
-            m = np.float32([[1, 0, dx], [0, 1, dy]])
-            return cv2.warpAffine(styled, m, (styled.shape[1], styled.shape[0]), borderMode=cv2.BORDER_REPLICATE)
-        h, w = pixels.shape[:2]
-        y0, y1, x0, x1 = box
-        ty0, tx0 = max(0, y0 + dy), max(0, x0 + dx)
-        ty1, tx1 = min(h, y1 + dy), min(w, x1 + dx)
-        canvas = pixels.copy()
-        if ty1 > ty0 and tx1 > tx0:
-            canvas[ty0:ty1, tx0:tx1] = styled[ty0 - y0 - dy : ty1 - y0 - dy, tx0 - x0 - dx : tx1 - x0 - dx]
-        return canvas
-
-    @staticmethod
-    def _centroid(small: np.ndarray, shape: tuple[int, int]) -> tuple[float, float] | None:
-        """Mass centre of a small mask, in frame pixels (y, x)."""
-        total = float(small.sum())
-        if total < 1e-3:
-            return None
-        ys, xs = np.indices(small.shape)
-        return (float((ys * small).sum() / total) * shape[0] / small.shape[0],
-                float((xs * small).sum() / total) * shape[1] / small.shape[1])
-
-    def _style_moving(self, pixels: np.ndarray, specs: list[str], tag: int) -> tuple[dict, dict]:
-        """Styles for moving classes inside last frame's box: (finished canvases, async results to place)."""
-        done, pending = {}, {}
+    def _style_moving(self, pixels: np.ndarray, specs: list[str], tag: int) -> None:
+        """Carry every moving class's canvas along this frame's motion; land new style results in it."""
         shape = pixels.shape[:2]
+        for spec in list(self.layers):
+            if spec not in specs:
+                del self.layers[spec]
         jobs = {spec: self._box_for(spec, shape) for spec in specs}
-        if self.async_styler is not None and specs:
-            self.async_styler.submit(pixels, jobs, tag)
-        for spec, box in jobs.items():
-            ready = self.async_styler.latest(spec, shape) if self.async_styler is not None else None
-            if ready is None:  # sync mode, or the first frame of a new look
-                done[spec] = self._paste(pixels, box, self._style_box(spec, pixels, box))
-            else:
-                pending[spec] = ready
-        return done, pending
-
-    def _shifted(self, pixels, spec, ready, now) -> np.ndarray:
-        """An async result moved by how far the class moved since its frame (motion compensation)."""
-        box, styled, _, tag = ready
-        then = self._centroids.get(tag, {}).get(spec)
-        shift = (0, 0) if then is None or now is None else (round(now[0] - then[0]), round(now[1] - then[1]))
-        return self._paste(pixels, box, styled, shift)
+        for spec in specs:
+            layer = self.layers.setdefault(spec, MovingLayer(spec, blend=1.0 - self.settings.temporal))
+            layer.advance(self.motion, jobs[spec])
+        if self.async_styler is not None:
+            for result in self.async_styler.take():
+                if result.spec in self.layers:
+                    self.layers[result.spec].land(result, pixels, self.motion)
+            if specs and self.async_styler.submit(pixels, jobs, tag):
+                for spec in specs:
+                    self.layers[spec].follow(tag, self.motion)
+        for spec in specs:  # sync mode, or the first frame of a new look: style this very frame
+            layer = self.layers[spec]
+            if self.async_styler is None or not layer.ready:
+                styled = self._style_box(spec, pixels, jobs[spec])
+                layer.land(StyleResult(spec, jobs[spec], styled, shape, tag), pixels, self.motion, now=True)
 
     def render(self, pixels: np.ndarray, look: Look) -> tuple[np.ndarray, dict[str, float]]:
         t0 = time.perf_counter()
@@ -242,25 +171,23 @@ class Renderer:
             self._probs.probs.shape[0] != len(self.stylizer.classes)
         self._count += 1
         tag = self._count
+        t_motion = time.perf_counter()
+        self.motion.update(pixels)
+        stages["motion"] = time.perf_counter() - t_motion
         seg_future = self.pool.submit(_timed, self._segment, pixels) if need_seg else None
         t_style = time.perf_counter()
-        styled, pending = self._style_moving(pixels, moving_specs, tag)
+        self._style_moving(pixels, moving_specs, tag)
         stages["style"] = time.perf_counter() - t_style
         if seg_future is not None:
             self._probs, stages["segment"] = seg_future.result()
         probs = self._probs
         t1 = time.perf_counter()
-        masks = build_masks(probs, look, pixels.shape[:2])
         shape = pixels.shape[:2]
-        if moving_specs:
-            small = {spec: probs.mask([a.cls for a in groups[spec]]) for spec in moving_specs}
-            now = {spec: self._centroid(small[spec], shape) for spec in moving_specs}
-            self._centroids[tag] = now
-            self._centroids.pop(tag - 90, None)  # results older than ~3 s are never placed
-            for spec in moving_specs:
-                self._boxes[spec] = box_of(small[spec], shape)
-            for spec, ready in pending.items():
-                styled[spec] = self._shifted(pixels, spec, ready, now[spec])
+        edges = GuidedUpsampler(pixels) if self.settings.edges and not look.mask.hard else None
+        masks = build_masks(probs, look, shape, upsample=edges)
+        styled = {spec: self.layers[spec].frame(pixels) for spec in moving_specs}
+        for spec in moving_specs:
+            self._boxes[spec] = box_of(probs.mask([a.cls for a in groups[spec]]), shape)
         if self.plate is not None:
             self.plate.forget_unused(set(static_specs))
             if static_specs:

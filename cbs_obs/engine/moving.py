@@ -1,0 +1,203 @@
+"""Styling for classes that move (a person, cars): carried along the input's motion every frame.
+
+A neural style takes longer than a frame, so a styled person cannot be restyled 30 times a
+second on a CPU. Showing the newest styled result as it is (or moved rigidly) looks like
+stop-motion: hands and face hold an old pose, then jump. Instead each moving class keeps a
+*canvas*, the styled picture as the viewer last saw it, and on every frame moves it with the
+input's dense optical flow, so the styled hand follows the hand. When a new style result lands
+(styled from a frame a few frames back) it is first moved to the current frame along the flow
+accumulated since its frame, then blended in where the carried canvas is trustworthy (a partial
+step, so a refresh never jumps) and taken directly where it is not (occlusions, newly visible
+places). Neural styles answer tiny input changes with new texture; the blend is also what keeps
+that texture from shimmering.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from .motion import Motion, remap_region
+
+log = logging.getLogger(__name__)
+
+Box = tuple[int, int, int, int]  # y0, y1, x0, x1 in frame pixels
+
+
+@dataclass
+class StyleResult:
+    """A styled box of frame ``tag``."""
+
+    spec: str
+    box: Box | None
+    styled: np.ndarray
+    shape: tuple[int, int]
+    tag: int
+
+
+class AsyncStyler:
+    """Styles one frame's boxes at a time in its own thread; the frame loop hands it a frame only
+    when it is idle (so exactly one frame is in flight, and its motion can be followed) and picks
+    up results when they are ready."""
+
+    def __init__(self, style_fn):
+        self.style_fn = style_fn
+        self._cond = threading.Condition()
+        self._request = None
+        self._busy = False
+        self._results: list[StyleResult] = []
+        self._stop = False
+        self.styled_frames = 0
+        self._thread = threading.Thread(target=self._loop, name="moving-style", daemon=True)
+        self._thread.start()
+
+    @property
+    def idle(self) -> bool:
+        with self._cond:
+            return not self._busy
+
+    def submit(self, pixels: np.ndarray, jobs: dict[str, Box | None], tag: int) -> bool:
+        """Start styling ``jobs`` of this frame unless a frame is already in flight. True if taken."""
+        with self._cond:
+            if self._busy:
+                return False
+            self._busy, self._request = True, (pixels, jobs, tag)
+            self._cond.notify_all()
+            return True
+
+    def take(self) -> list[StyleResult]:
+        with self._cond:
+            out, self._results = self._results, []
+        return out
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while self._request is None and not self._stop:
+                    self._cond.wait(0.5)
+                if self._stop:
+                    return
+                (pixels, jobs, tag), self._request = self._request, None
+            done = []
+            for spec, box in jobs.items():
+                try:
+                    done.append(StyleResult(spec, box, self.style_fn(spec, pixels, box), pixels.shape[:2], tag))
+                except Exception as e:  # logged; the frame loop keeps carrying the last canvas
+                    log.warning("styling %s failed: %s", spec, e)
+            with self._cond:
+                self._results += done
+                self._busy = False
+                self.styled_frames += 1
+
+    def close(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        self._thread.join(timeout=5)
+
+
+def _union(a: Box | None, b: Box | None) -> Box | None:
+    if a is None or b is None:
+        return a or b
+    return min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3])
+
+
+class MovingLayer:
+    """The styled picture of one moving class (one style spec), kept steady across frames.
+
+    ``blend``: share of a new style result mixed into the carried canvas where the flow is
+    trustworthy (1 = take every result as it is, the old behaviour; lower = steadier, slower to
+    take on a changed look)."""
+
+    def __init__(self, spec: str, blend: float = 0.5):
+        self.spec, self.blend = spec, blend
+        self.canvas: np.ndarray | None = None  # full frame, meaningful inside ``region``
+        self.region: Box | None = None
+        self._chains: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # tag -> (map now -> that frame, valid)
+        self._trust: np.ndarray | None = None  # flow size, 0..1: was the canvas carried correctly here?
+        self.landed = 0
+
+    @property
+    def ready(self) -> bool:
+        return self.canvas is not None
+
+    def reset(self) -> None:
+        self.canvas, self.region, self._chains, self._trust = None, None, {}, None
+
+    # -- every frame -----------------------------------------------------------------------------
+    def advance(self, motion: Motion, box: Box | None) -> None:
+        """Move the canvas (and the maps of frames still being styled) by this frame's motion."""
+        for tag, (coords, valid) in list(self._chains.items()):
+            self._chains[tag] = motion.chain(coords, valid)
+        if self.canvas is None:
+            return
+        if self.canvas.shape[:2] != motion.shape:
+            self.reset()
+            return
+        h, w = motion.shape
+        region = box if box is not None else (0, h, 0, w)
+        if not motion.still:
+            y0, y1, x0, x1 = region
+            moved = remap_region(self.canvas, motion.full_map(motion.step_map(), region))
+            self.canvas[y0:y1, x0:x1] = moved
+            self._trust = motion.carry_small(self._trust) * motion.valid
+        self.region = region
+
+    def follow(self, tag: int, motion: Motion) -> None:
+        """A frame was handed to the styler: follow the motion from it until its result lands."""
+        self._chains = {tag: motion.identity()}
+
+    def land(self, result: StyleResult, pixels: np.ndarray, motion: Motion, *, now: bool = False) -> None:
+        """Blend a style result into the canvas, moved from its frame to this one (``now``: styled from this frame)."""
+        h, w = pixels.shape[:2]
+        if result.shape != (h, w):
+            return
+        box = result.box or (0, h, 0, w)
+        y0, y1, x0, x1 = box
+        chain = None if now else self._chains.pop(result.tag, None)
+        if chain is None and not now:  # its frame's motion was not followed: it cannot be placed
+            return
+        if self.canvas is None or self.canvas.shape != pixels.shape:
+            self.canvas = pixels.copy()
+            self.canvas[y0:y1, x0:x1] = result.styled
+            self.region = box
+            self._trust = np.ones(motion.valid.shape, np.float32)
+            self.landed += 1
+            return
+        source = self.canvas.copy()
+        source[y0:y1, x0:x1] = result.styled
+        region = _union(self.region, box)
+        ry0, ry1, rx0, rx1 = region
+        if chain is None or motion.still:  # styled from this very frame
+            fresh = source[ry0:ry1, rx0:rx1].astype(np.float32)
+            covered = np.zeros((ry1 - ry0, rx1 - rx0), np.float32)
+            covered[y0 - ry0:y1 - ry0, x0 - rx0:x1 - rx0] = 1.0
+            valid = np.ones(motion.valid.shape, bool)
+        else:
+            coords, valid = chain
+            maps = motion.full_map(coords, region)
+            fresh = remap_region(source, maps).astype(np.float32)
+            inside = (maps[0] >= x0) & (maps[0] <= x1 - 1) & (maps[1] >= y0) & (maps[1] <= y1 - 1)
+            covered = motion.full_mask(valid, region) * inside
+        trusted = motion.full_mask(self._trust, region)
+        weight = covered * (1.0 - (1.0 - self.blend) * trusted)
+        self._trust = np.maximum(self._trust, valid.astype(np.float32))
+        old = self.canvas[ry0:ry1, rx0:rx1].astype(np.float32)
+        mixed = old + (fresh - old) * weight[..., None]
+        self.canvas[ry0:ry1, rx0:rx1] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+        self.region = region
+        self.landed += 1
+
+    def frame(self, pixels: np.ndarray) -> np.ndarray:
+        """The frame with this class's styled canvas in place (outside its region: the frame itself)."""
+        if self.region is None:
+            return self.canvas
+        h, w = pixels.shape[:2]
+        if self.region == (0, h, 0, w):
+            return self.canvas
+        y0, y1, x0, x1 = self.region
+        out = pixels.copy()
+        out[y0:y1, x0:x1] = self.canvas[y0:y1, x0:x1]
+        return out
