@@ -1,4 +1,6 @@
-"""Against a real OBS Studio (headless under Xvfb): the script panel, hotkeys, scene presets,
+"""Against a real OBS Studio (headless under Xvfb): the one-click path a streamer walks (script added from
+Tools -> Scripts -> +, Start engine, a style picked, the engine killed, OBS restarted), the script panel, hotkeys,
+scene presets,
 the engine's OBS bridge, and a media source playing the engine's stream."""
 from __future__ import annotations
 
@@ -368,6 +370,14 @@ def test_one_click_path_as_a_streamer(display, tmp_path, person_model):
         figures["engine killed -> styled video back in OBS"] = time.monotonic() - t_kill
         screen.click(952, 231)
         screen.shot("6-engine-back")
+
+        # Stop engine: the engine goes, the card shows; Start engine: it comes back with the look
+        screen.click(966, 187)
+        wait_until(lambda: not _engine_pids(port), 15, "Stop engine to stop the engine")
+        wait_until(lambda: c.get_scene_item_enabled("Scene", scene_item).scene_item_enabled, 10, "card after Stop")
+        _log_has(o, "engine stopped from the panel", 5)
+        screen.click(967, 143)
+        wait_until(lambda: _engine_style(port) == "color", 60, "Start engine again, with the look")
 
         # the user's scene table (set in the web panel) survives an OBS restart
         token = open(os.path.join(os.environ["CBS_OBS_CONFIG"], "token")).read().strip()
