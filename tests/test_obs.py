@@ -354,6 +354,7 @@ def test_one_click_path_as_a_streamer(display, tmp_path, person_model):
         os.kill(pids[0], signal.SIGKILL)
         scene_item = items["cbs-obs engine stopped"]["sceneItemId"]
         wait_until(lambda: c.get_scene_item_enabled("Scene", scene_item).scene_item_enabled, 10, "stopped card")
+        figures["engine killed -> stopped card shown"] = time.monotonic() - t_kill
         card = _shot_or_none(c, "Scene")
         assert card is not None and abs(card[1, 160].astype(int) - [60, 60, 200]).sum() < 90, "card not on screen"
         _log_has(o, "engine gone: OBS shows the 'engine stopped' card", 5)
