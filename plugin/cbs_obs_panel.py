@@ -234,8 +234,11 @@ class Panel:
         return argv
 
     def start_engine(self) -> str:
+        running = self.supervisor is not None and self.supervisor.running
+        if running:
+            return "the engine is already started by OBS"
         status, _ = self.client.call("GET", "/api/state")
-        if status == 200 and (self.supervisor is None or not self.supervisor.running):
+        if status == 200:
             return f"using the engine already running at {self.url} (started outside OBS)"
         if core.find_executable(self.location) is None:
             places = ", ".join(str(p) for p in core.candidate_executables(self.location)[:4])
@@ -366,6 +369,7 @@ def script_save(settings):
 
 def script_unload():
     obs.timer_remove(_tick)
+    obs.obs_frontend_remove_event_callback(_on_event)
     for hid in PANEL.hotkeys.values():
         obs.obs_hotkey_unregister(hid)
     PANEL.hotkeys.clear()
