@@ -87,13 +87,10 @@ def find_executable(location: dict | None = None) -> Path | None:
 
 
 def config_dir(location: dict | None = None) -> Path:
-    """Where cbs-obs keeps its token: the same rules as cbs_obs/paths.py (env, recorded, platform default)."""
+    """Where cbs-obs keeps its token: the same rules as cbs_obs/paths.py (CBS_OBS_CONFIG, else the platform's)."""
     env = os.environ.get("CBS_OBS_CONFIG")
     if env:
         return Path(env)
-    location = read_location() if location is None else location
-    if location.get("config_dir"):
-        return Path(location["config_dir"])
     if sys.platform == "win32":
         return Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData/Local")) / "cbs-obs" / "cbs-obs"
     if sys.platform == "darwin":

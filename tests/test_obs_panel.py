@@ -167,3 +167,12 @@ def test_wheel_contains_the_obs_script(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     for f in ("cbs_obs_panel.py", "cbsobs_core.py", "cbsobs_supervisor.py", "engine_stopped.png"):
         assert f"cbs_obs/plugin/{f}" in names, names
+
+
+def test_script_finds_the_config_dir_where_cbs_obs_keeps_it(monkeypatch, tmp_path):
+    from cbs_obs import paths
+
+    assert core.config_dir({}) == paths.config_dir()  # CBS_OBS_CONFIG (set for the tests)
+    monkeypatch.delenv("CBS_OBS_CONFIG")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    assert core.config_dir({}) == paths.config_dir()  # the platform's default

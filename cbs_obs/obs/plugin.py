@@ -1,9 +1,8 @@
 """Where the OBS script is, and the note beside it that tells the script where cbs-obs is installed.
 
 OBS runs the script in its own Python, which cannot import cbs-obs; the script starts the
-``cbs-obs`` console script instead. ``cbs-obs obs plugin-path`` records that executable and the
-config dir (where the API token lives) in ``cbs_obs_panel.json`` next to the script, so the user
-never edits a path.
+``cbs-obs`` console script instead. ``cbs-obs obs plugin-path`` records that executable in
+``cbs_obs_panel.json`` next to the script, so the user never edits a path.
 """
 from __future__ import annotations
 
@@ -14,8 +13,6 @@ import sys
 import tempfile
 from importlib.resources import files
 from pathlib import Path
-
-from .. import paths
 
 SCRIPT_NAME = "cbs_obs_panel.py"
 LOCATION_NAME = "cbs_obs_panel.json"
@@ -41,8 +38,9 @@ def write_location(script: Path | None = None) -> Path | None:
     """Write the note beside the script (atomically); None when that folder is read-only."""
     script = script or script_path()
     exe = this_executable()
-    data = {"cbs_obs": str(exe) if exe else None, "config_dir": str(paths.config_dir()),
-            "python": sys.executable}
+    # the config dir is not recorded: the script and the engine it starts find it the same way cbs-obs
+    # does (CBS_OBS_CONFIG, else the platform's), so a test or a one-off CBS_OBS_CONFIG cannot stick
+    data = {"cbs_obs": str(exe) if exe else None, "python": sys.executable}
     target = script.parent / LOCATION_NAME
     try:
         fd, tmp = tempfile.mkstemp(dir=script.parent, prefix=".cbs_obs_panel.", suffix=".tmp")
