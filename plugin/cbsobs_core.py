@@ -57,11 +57,7 @@ def candidate_executables(location: dict | None = None) -> list[Path]:
     out: list[Path] = []
     if location.get("cbs_obs"):
         out.append(Path(location["cbs_obs"]))
-    for parent in HERE.parents:
-        for sub in ("bin", "Scripts"):
-            out += [parent / sub / n for n in _exe_names()]
-        if parent.name.lower() in ("lib", "lib64"):
-            break
+    out += installed_alongside(HERE)
     for n in _exe_names():
         found = shutil.which(n)
         if found:
@@ -77,6 +73,16 @@ def candidate_executables(location: dict | None = None) -> list[Path]:
             seen.add(str(p))
             unique.append(p)
     return unique
+
+
+def installed_alongside(here: Path) -> list[Path]:
+    """cbs-obs of the environment this script is installed in: <env>/lib/pythonX.Y/site-packages/cbs_obs/plugin
+    -> <env>/bin/cbs-obs (Windows: <env>/Lib/site-packages/... -> <env>/Scripts/cbs-obs.exe)."""
+    for parent in here.parents:
+        if parent.name.lower() in ("lib", "lib64"):
+            env = parent.parent
+            return [env / sub / n for sub in ("bin", "Scripts") for n in _exe_names()]
+    return []
 
 
 def find_executable(location: dict | None = None) -> Path | None:

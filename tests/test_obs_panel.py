@@ -167,6 +167,17 @@ def test_wheel_contains_the_obs_script(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     for f in ("cbs_obs_panel.py", "cbsobs_core.py", "cbsobs_supervisor.py", "engine_stopped.png"):
         assert f"cbs_obs/plugin/{f}" in names, names
+    # installed (not editable), the script finds the cbs-obs beside it without any note or PATH
+    prefix = tmp_path / "env"
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-warn-script-location",
+                        "--prefix", str(prefix), str(wheel)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    plugin = next(prefix.glob("lib/python*/site-packages/cbs_obs/plugin"))
+    probe = ("import sys; sys.path.insert(0, sys.argv[1]); import cbsobs_core as c; "
+             "print(c.find_executable())")
+    r = subprocess.run([sys.executable, "-c", probe, str(plugin)], capture_output=True, text=True, timeout=60,
+                       env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert r.stdout.strip() == str(prefix / "bin" / "cbs-obs"), r.stdout + r.stderr
 
 
 def test_script_finds_the_config_dir_where_cbs_obs_keeps_it(monkeypatch, tmp_path):
@@ -176,3 +187,12 @@ def test_script_finds_the_config_dir_where_cbs_obs_keeps_it(monkeypatch, tmp_pat
     monkeypatch.delenv("CBS_OBS_CONFIG")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     assert core.config_dir({}) == paths.config_dir()  # the platform's default
+
+
+def test_script_installed_in_an_environment_finds_its_cbs_obs(tmp_path):
+    env = tmp_path / "venv"
+    here = env / "lib" / "python3.11" / "site-packages" / "cbs_obs" / "plugin"
+    assert env / "bin" / "cbs-obs" in core.installed_alongside(here)
+    win = tmp_path / "venv" / "Lib" / "site-packages" / "cbs_obs" / "plugin"
+    assert any(p.parent == env / "Scripts" for p in core.installed_alongside(win))
+    assert core.installed_alongside(tmp_path / "src" / "plugin") == []
