@@ -170,6 +170,7 @@ def test_wheel_contains_the_obs_script(tmp_path):
     # installed (not editable), the script finds the cbs-obs beside it without any note or PATH
     prefix = tmp_path / "env"
     r = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-warn-script-location",
+                        "--ignore-installed",  # without it pip uninstalls the running environment's cbs-obs first
                         "--prefix", str(prefix), str(wheel)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     plugin = next(prefix.glob("lib/python*/site-packages/cbs_obs/plugin"))
