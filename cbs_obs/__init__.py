@@ -10,10 +10,29 @@ __version__ = "0.1.0"
 
 from .errors import CbsError, ChecksumError, InputError, ModelError, ModelMissingError, SettingsError, UnknownNameError
 from .look import Assignment, Look, MaskOptions
-from .segment import ClassProbs, create_segmenter, segmenter_classes
-from .style.catalog import create as create_style
-from .style.catalog import style_names
-from .stylizer import ClassStylizer, StylizeResult
+
+# The networks' modules load on first use, so `import cbs_obs` (and `cbs-obs --help`) stays fast.
+_LAZY = {
+    "ClassProbs": ("segment.base", "ClassProbs"),
+    "create_segmenter": ("segment", "create_segmenter"),
+    "segmenter_classes": ("segment", "segmenter_classes"),
+    "create_style": ("style.catalog", "create"),
+    "style_names": ("style.catalog", "style_names"),
+    "ClassStylizer": ("stylizer", "ClassStylizer"),
+    "StylizeResult": ("stylizer", "StylizeResult"),
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(f".{module}", __name__), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Assignment",

@@ -15,6 +15,7 @@ from .engine import Engine, EngineConfig
 from .errors import CbsError
 from .look import Look
 from .outputs import OutputSpec, build_output
+from .web import ServerLimits, is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,8 @@ class ControlSettings:
     port: int = 8765
     token: str | None = None  # None: the user's token file (made on first use)
     presets: Path | None = None  # None: the user's presets file
+    allow_hosts: tuple[str, ...] = ()  # extra names browsers may use for this machine (--allow-host)
+    limits: ServerLimits = field(default_factory=ServerLimits)
 
 
 @dataclass(frozen=True)
@@ -38,10 +41,6 @@ class AppConfig:
     outputs: tuple[OutputSpec, ...] = DEFAULT_OUTPUTS
     control: ControlSettings = field(default_factory=ControlSettings)
     obs: object | None = None  # ObsSettings: follow program scenes through obs-websocket
-
-
-def is_loopback(host: str) -> bool:
-    return host in ("127.0.0.1", "::1", "localhost") or host.startswith("127.")
 
 
 class LiveApp:
@@ -59,9 +58,9 @@ class LiveApp:
         self.engine = Engine(config.engine, config.look, source=source, stylizer=stylizer)
         c = config.control
         self.controller = Controller(self.engine, Presets(c.presets))
-        self.server = WebServer(c.host, c.port)
-        self.stream = MjpegStream(self.server, owns_server=False)
         self.token = c.token or tokens.load_or_create()
+        self.server = WebServer(c.host, c.port, token=self.token, allow_hosts=c.allow_hosts, limits=c.limits)
+        self.stream = MjpegStream(self.server, owns_server=False)
         self.api = ControlApi(self.server, self.controller, self.token)
         self.engine.outputs = [self.stream, *(build_output(s, self) for s in config.outputs), *extra_outputs]
         self.bridge = None
@@ -73,9 +72,10 @@ class LiveApp:
 
     def start(self) -> LiveApp:
         if not is_loopback(self.config.control.host):
-            log.warning("listening on %s: the panel and stream are reachable from your network (changes still "
-                        "need the token). Use --host 127.0.0.1 to keep them on this machine.",
-                        self.config.control.host)
+            log.warning("listening on %s: your camera (the styled stream and snapshots) and the panel are "
+                        "viewable from your network by anyone with the token; changes need it too. Use --host "
+                        "127.0.0.1 to keep them on this machine. Browsers may reach it as: %s (add names with "
+                        "--allow-host)", self.config.control.host, ", ".join(sorted(self.server.allowed_hosts)))
         self.server.start()
         try:
             self.engine.start()
@@ -94,8 +94,12 @@ class LiveApp:
         from .control import token as tokens
 
         lines = [f"web panel: {self.url}/  (first time: open {self.url}/?token=TOKEN, TOKEN from `cbs-obs token`, "
-                 f"stored in {tokens.token_path()})",
-                 f"MJPEG stream: {self.stream.url}  (snapshot: {self.url}/snapshot.jpg)"]
+                 f"stored in {tokens.token_path()})"]
+        if self.server.reads_need_token:
+            lines.append(f"MJPEG stream: {self.stream.url}?token=TOKEN  (off this machine the stream and snapshot "
+                         "need the token too)")
+        else:
+            lines.append(f"MJPEG stream: {self.stream.url}  (snapshot: {self.url}/snapshot.jpg)")
         for out in self.engine.outputs:
             device = getattr(getattr(out, "cam", None), "device", None)
             if device:

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-import torch
 
 from .engine import Engine, EngineConfig, PerfSettings
 from .engine.sources import FramesSource
 from .look import Look
-from .quality import psnr, ssim
+from .errors import InputError
+from .quality import ANALYSIS_SIZE, InputFlow, Regions, currency, halo, instability, pops, summary
 from .segment import create_segmenter
 from .stylizer import ClassStylizer
 from .video import frames as video_frames
@@ -32,35 +32,55 @@ PAPER_FPS = 16.0  # the paper: 1024x2048 on a P100
 
 @dataclass
 class Capture:
-    """Output that counts frames and keeps the pixels of chosen source frames."""
+    """Output that counts frames and, once armed, keeps each output at analysis size with its source index."""
 
-    keep: set[int] = field(default_factory=set)
     period: int = 1
     name: str = "bench"
-    kept: dict[int, np.ndarray] = field(default_factory=dict)
+    armed: bool = False
+    record: bool = False
+    recorded: list[tuple[int, np.ndarray]] = field(default_factory=list)
     log: list[tuple[float, int]] = field(default_factory=list)  # (output time, source index)
 
     def start(self, w, h, fps):
         pass
 
     def send(self, frame, pixels):
-        i = frame.index % self.period
         self.log.append((time.monotonic(), frame.index))
-        if i in self.keep and i not in self.kept and frame.index >= self.period:  # second loop on
-            self.kept[i] = pixels
+        if self.armed and self.record and frame.signal:
+            small = cv2.resize(pixels, ANALYSIS_SIZE, interpolation=cv2.INTER_AREA)
+            self.recorded.append((frame.index % self.period, small))
 
     def close(self):
         pass
 
 
-def clip_frames(path: str | None, size: tuple[int, int]) -> tuple[list[np.ndarray], str]:
+def clip_frames(path: str | None, size: tuple[int, int], *, ping_pong: bool = False) -> tuple[list[np.ndarray], str]:
+    """A clip's frames at ``size`` (W, H): cropped to that aspect first (keeping the top, where heads are),
+    then scaled. ``ping_pong`` plays it forwards then backwards, so looping never jumps."""
     from .engine.sources import demo_clip_path
 
     src = path or str(demo_clip_path())
     cap, _, _ = open_video(src)
-    out = [cv2.resize(f, size, interpolation=cv2.INTER_CUBIC) for f in video_frames(cap)]
+    out = [_fit(f, size) for f in video_frames(cap)]
     cap.release()
+    if not out:
+        raise InputError(f"{src}: no frames could be read")
+    if ping_pong and len(out) > 2:
+        out = out + out[-2:0:-1]
     return out, os.path.basename(src)
+
+
+def _fit(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    w, h = size
+    fh, fw = frame.shape[:2]
+    if fw * h > fh * w:  # too wide: crop the sides evenly
+        cw = fh * w // h
+        frame = frame[:, (fw - cw) // 2:(fw - cw) // 2 + cw]
+    elif fw * h < fh * w:  # too tall: keep the top part
+        ch = fw * h // w
+        top = min((fh - ch) // 2, fh // 20)
+        frame = frame[top:top + ch]
+    return cv2.resize(frame, size, interpolation=cv2.INTER_CUBIC if frame.shape[1] < w else cv2.INTER_AREA)
 
 
 def _cpu_seconds() -> float:
@@ -69,9 +89,9 @@ def _cpu_seconds() -> float:
 
 
 def run_live(frames, look, perf, *, seconds: float, fps: float = 30.0, segmenter: str = "person",
-             keep=(), seg_options=None, on_frame=None) -> tuple[dict, Capture]:
-    """Play frames in real time through the engine; returns stats with CPU use and the capture."""
-    cap = Capture(keep=set(keep), period=len(frames))
+             record: bool = False, seg_options=None, on_frame=None) -> tuple[dict, Capture]:
+    """Play frames in real time through the engine; returns stats with CPU use, RSS and the capture."""
+    cap = Capture(period=len(frames), record=record)
     engine = Engine(EngineConfig(source="bench", segmenter=segmenter, segmenter_options=seg_options or {},
                                  perf=perf), look, [cap], source=FramesSource(frames, fps, name="bench clip"))
     engine.start()
@@ -79,6 +99,7 @@ def run_live(frames, look, perf, *, seconds: float, fps: float = 30.0, segmenter
     while time.monotonic() < warm:
         time.sleep(0.05)
     engine.stats.reset()  # measure steady state only
+    cap.armed = True
     styler = engine.renderer.async_styler
     styled0 = styler.styled_frames if styler else 0
     cpu0, t0 = _cpu_seconds(), time.monotonic()
@@ -92,26 +113,77 @@ def run_live(frames, look, perf, *, seconds: float, fps: float = 30.0, segmenter
     if styler is not None and styler.styled_frames > styled0:
         stats["moving_style_refresh_hz"] = round((styler.styled_frames - styled0) / elapsed, 1)
     plate = engine.renderer.plate
+    stats["rss_mb"] = _rss_mb()
     engine.stop()
+    cap.armed = False
     stats["cpu_percent_of_one_core"] = round(100 * cpu, 1)
     if plate is not None:
         stats["plate_restyles"] = plate.restyles
+        stats["plate_tiles_restyled"] = getattr(plate, "tiles_restyled", None)
         stats["plate_restyle_ms"] = round(plate.last_restyle_s * 1000, 1)
     return stats, cap
 
 
-def quality(stylizer_ref: ClassStylizer, frames, kept: dict[int, np.ndarray]) -> dict:
-    """Engine output vs styling every frame at full resolution (the reference)."""
-    ps, ss, ps_bg = [], [], []
-    for i, got in sorted(kept.items()):
-        ref = stylizer_ref.process(frames[i])
-        ps.append(psnr(got, ref.frame))
-        ss.append(ssim(got, ref.frame))
-        bg = sum(ref.masks.values()) > 0.99
-        if bg.any():
-            ps_bg.append(psnr(got[bg], ref.frame[bg]))
-    return {"frames_compared": len(ps), "psnr_db": round(float(np.median(ps)), 2),
-            "ssim": round(float(np.median(ss)), 4), "psnr_background_db": round(float(np.median(ps_bg)), 2)}
+def _rss_mb() -> float | None:
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
+def steadiness(frames: list[np.ndarray], look: Look, cap: Capture, *, styled_class: str, naive_frames: int) -> dict:
+    """Temporal instability, pops, currency and halo of the engine's output, next to the input's own
+    and the naive path's (every frame styled in full at output size), on the same clip."""
+    outputs = cap.recorded
+    if len(outputs) < 3:
+        return {"skipped": "too few frames recorded"}
+    used = sorted({i for i, _ in outputs})
+    inputs = {i: cv2.resize(frames[i], ANALYSIS_SIZE, interpolation=cv2.INTER_AREA) for i in used}
+    segmenter = create_segmenter("person")
+    masks = {}
+    for i in used:  # where the person is: the segmenter on the full frame, at 0.5
+        m = segmenter.segment(frames[i]).mask(["person"], (ANALYSIS_SIZE[1], ANALYSIS_SIZE[0]))
+        masks[i] = m > 0.5
+    regions = Regions.from_masks(masks)
+    flow = InputFlow(inputs)
+    area = regions.person if styled_class == "person" else regions.background
+    ours_person = instability(outputs, flow, regions.person)
+    ours_bg = instability(outputs, flow, regions.background)
+    as_input = [(i, inputs[i]) for i, _ in outputs]
+    # the naive path on a window of the same consecutive source frames
+    window = outputs[:naive_frames]
+    naive = ClassStylizer(segmenter, look, style_size=None)
+    fresh = {}
+    for i, _ in window:
+        if i not in fresh:
+            fresh[i] = cv2.resize(naive.process(frames[i]).frame, ANALYSIS_SIZE, interpolation=cv2.INTER_AREA)
+    naive_out = [(i, fresh[i]) for i, _ in window]
+    result = {
+        "measured_at": f"{ANALYSIS_SIZE[0]}x{ANALYSIS_SIZE[1]}",
+        "instability_person": {"ours": summary(ours_person),
+                               "input": summary(instability(as_input, flow, regions.person)),
+                               "naive": summary(instability(naive_out, flow, regions.person))},
+        "instability_background": {"ours": summary(ours_bg),
+                                   "input": summary(instability(as_input, flow, regions.background)),
+                                   "naive": summary(instability(naive_out, flow, regions.background))},
+        "pops_background": pops(ours_bg),
+        "currency_psnr_db": currency(dict(window), fresh, area),
+    }
+    for key, region in (("instability_person", regions.person), ("instability_background", regions.background)):
+        r = result[key]
+        # the naive path costs seconds a frame, so it runs on a window: ours on the very same pairs, for the ratio
+        r["ours_on_naive_window"] = summary(instability(window, flow, region))
+        if r["ours"]["mean"] and r["input"]["mean"]:
+            r["ours_vs_input"] = round(r["ours"]["mean"] / r["input"]["mean"], 2)
+        if r["ours_on_naive_window"]["mean"] and r["naive"]["mean"]:
+            r["ours_vs_naive"] = round(r["ours_on_naive_window"]["mean"] / r["naive"]["mean"], 2)
+    if styled_class == "background":
+        result["halo"] = halo(dict(window), inputs, fresh, regions)
+    return result
 
 
 def room_change(frames, look, perf, *, change_after: float = 3.0, seconds: float = 8.0) -> dict:
@@ -171,6 +243,8 @@ def room_change(frames, look, perf, *, change_after: float = 3.0, seconds: float
 
 def naive_paper_method(frame: np.ndarray, n: int) -> float:
     """DABNet + one TransformerNet per style, torch eager, full size, sequential: seconds per frame."""
+    import torch
+
     from .segment.cityscapes import MEAN_BGR, CityscapesSegmenter
     from .style.johnson import TransformerNet
 
@@ -193,29 +267,42 @@ def naive_paper_method(frame: np.ndarray, n: int) -> float:
     return float(np.median(times))
 
 
+def _clips(args) -> list[str | None]:
+    return args.clip or [None]
+
+
 def scenario_bg720(args) -> dict:
-    frames, name = clip_frames(args.clip, (1280, 720))
+    """The room styled behind a person (background plate), per clip."""
     look = Look.from_specs(["background=starry-blue"])
-    keep = list(range(0, len(frames), max(1, len(frames) // 6)))[:6]
-    stats, cap = run_live(frames, look, PerfSettings(), seconds=args.seconds, keep=keep)
-    ref = ClassStylizer(create_segmenter("person"), look, style_size=None)
-    result = {"clip": name, "output_size": "1280x720", "look": "background=starry-blue", **_live_figures(stats)}
-    result["quality_vs_full_res_every_frame"] = quality(ref, frames, cap.kept)
-    # the same comparison for the plain path at 640 px (what styling every frame costs to keep 30 fps)
-    plain = ClassStylizer(ref.segmenter, look, style_size=640)
-    result["quality_plain_640_every_frame"] = quality(ref, frames, {i: plain.process(frames[i]).frame
-                                                                     for i in cap.kept})
-    result["room_change"] = room_change(frames, look, PerfSettings())
-    return result
+    results = {}
+    for path in _clips(args):
+        frames, name = clip_frames(path, (1280, 720), ping_pong=True)
+        stats, cap = run_live(frames, look, PerfSettings(), seconds=args.seconds, record=True)
+        result = {"output_size": "1280x720", "look": "background=starry-blue", **_live_figures(stats)}
+        result["steadiness"] = steadiness(frames, look, cap, styled_class="background", naive_frames=args.naive_window)
+        if args.room_change:
+            result["room_change"] = room_change(frames, look, PerfSettings())
+        results[name] = result
+    return results
 
 
 def scenario_person720(args) -> dict:
-    frames, name = clip_frames(args.clip, (1280, 720))
+    """The person styled in front of an untouched room, per clip, in the chosen moving mode and in sync mode."""
     look = Look.from_specs(["person=candy-pop"])
-    perf = PerfSettings(style_size=args.person_style_size, moving=args.person_moving)
-    stats, _ = run_live(frames, look, perf, seconds=args.seconds)
-    return {"clip": name, "output_size": "1280x720", "look": "person=candy-pop", "style_size": args.person_style_size,
-            "moving": args.person_moving, **_live_figures(stats)}
+    results = {}
+    modes = [args.person_moving] + (["sync"] if args.person_moving != "sync" and args.compare_sync else [])
+    for path in _clips(args):
+        frames, name = clip_frames(path, (1280, 720), ping_pong=True)
+        per_mode = {}
+        for mode in modes:
+            perf = PerfSettings(style_size=args.person_style_size, moving=mode)
+            stats, cap = run_live(frames, look, perf, seconds=args.seconds, record=True)
+            per_mode[mode] = {"output_size": "1280x720", "look": "person=candy-pop",
+                              "style_size": args.person_style_size, **_live_figures(stats),
+                              "steadiness": steadiness(frames, look, cap, styled_class="person",
+                                                       naive_frames=args.naive_window)}
+        results[name] = per_mode
+    return results
 
 
 def scenario_cityscapes(args) -> dict:
@@ -252,12 +339,14 @@ def _median_ms(fn, repeats: int) -> float:
 
 def scenario_models(args) -> dict:
     """Each network alone at the sizes the engine uses, ONNX Runtime and torch eager side by side."""
+    import torch
+
     from .segment.cityscapes import CityscapesSegmenter
     from .segment.person import PersonSegmenter
     from .style.catalog import create
     from .style.johnson import TransformerNet
 
-    frames, _ = clip_frames(args.clip, (1280, 720))
+    frames, _ = clip_frames(_clips(args)[0], (1280, 720))
     f720 = frames[0]
     f360 = cv2.resize(f720, (640, 360), interpolation=cv2.INTER_AREA)
     n = args.repeats
@@ -283,14 +372,47 @@ def scenario_models(args) -> dict:
         ms["Johnson TransformerNet 640x360 (torch eager)"] = _median_ms(lambda: net(x), 3)
     for name in ("blur", "pixelate", "cartoon", "sketch", "grey"):
         ms[f"filter {name} 1280x720"] = _median_ms(lambda s=name: create(s).apply(f720), n)
+    out["faces"] = _face_figures(frames, n)
     out["johnson_vs_multistyle_ratio_640x360"] = round(
         ms["Johnson TransformerNet 640x360 (torch eager)"] / ms["built-in style starry-blue 640x360 (onnx)"], 2)
     return out
 
 
+def _face_figures(frames: list[np.ndarray], n: int) -> dict:
+    """The person-face segmenter's cost: each face network alone, then the whole clip tracked frame
+    by frame (ms per frame for detection, landmarks and the tracking arithmetic, how often the
+    detector ran, faces per frame)."""
+    from .segment.face_mesh import roi_from_detection
+    from .segment.face_track import TrackerStats
+    from .segment.person_face import PersonFaceSegmenter
+
+    seg = PersonFaceSegmenter()
+    det, mesh = seg.tracker.detector, seg.tracker.landmarker
+    f = frames[0]
+    out: dict = {"ms": {f"face detector 128x128 ({det.backend}), from a 720p frame": _median_ms(lambda: det.detect(f),
+                                                                                                n)}}
+    found = det.detect(f)
+    if len(found):
+        roi = roi_from_detection(found.boxes[0], found.keypoints[0], f.shape[:2])
+        out["ms"][f"face mesh 192x192 ({mesh.backend}), one face"] = _median_ms(lambda: mesh.run(f, roi), n)
+    seg.tracker.reset()
+    seg.tracker.stats = TrackerStats()
+    times = []
+    for frame in frames:
+        t0 = time.perf_counter()
+        seg.segment(frame)
+        times.append(time.perf_counter() - t0)
+    per = {k: round(v, 2 if k.endswith("_ms") else 3) for k, v in seg.tracker.stats.per_frame().items()}
+    person_ms = _median_ms(lambda: seg.person.segment(f), n)
+    out["tracked_clip"] = {"frames": len(frames), **per,
+                           "person_face_segmenter_ms_median": round(float(np.median(times)) * 1000, 1),
+                           "person_segmenter_alone_ms_median": person_ms}
+    return out
+
+
 def _live_figures(stats: dict) -> dict:
     keep = ("fps", "latency_ms", "stages_ms", "dropped", "captured", "output", "errors", "cpu_percent_of_one_core",
-            "plate_restyles", "plate_restyle_ms", "moving_style_refresh_hz")
+            "rss_mb", "plate_restyles", "plate_tiles_restyled", "plate_restyle_ms", "moving_style_refresh_hz")
     return {k: stats[k] for k in keep if k in stats}
 
 
@@ -299,6 +421,8 @@ RUNNERS = {"models": scenario_models, "bg720": scenario_bg720, "person720": scen
 
 
 def run(args) -> dict:
+    import torch
+
     results = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
                            "processor": platform.processor() or platform.machine()},
                "scenarios": {}}

@@ -21,7 +21,8 @@ DEMO_LOOK = ("background=starry-blue",)
 
 # -- stylize ---------------------------------------------------------------------------------
 def _add_look_options(p: argparse.ArgumentParser, default_assign=()) -> None:
-    p.add_argument("--segmenter", "-s", default="person", help="person (webcam, default) or cityscapes (street scenes)")
+    p.add_argument("--segmenter", "-s", default="person", help="person (webcam, default), person-face (webcam with "
+                   "face, body and background classes; person = face + body) or cityscapes (street scenes)")
     p.add_argument("--assign", "-a", action="append", metavar="CLASS=STYLE[@STRENGTH]",
                    default=None, help="style a class; repeat for several classes (cbs-obs styles list, "
                    f"cbs-obs classes). Default: {' '.join(default_assign) or 'none'}")
@@ -36,16 +37,13 @@ def _add_look_options(p: argparse.ArgumentParser, default_assign=()) -> None:
                    help="longest side at which neural styles run (default: frame size)")
 
 
-def _add_perf_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("speed and quality")
+def _add_steady_options(g) -> None:
+    """What keeps video steady; shared by live runs and offline videos (the same layers render both)."""
     g.add_argument("--plate", choices=("auto", "on", "off"), default="auto",
-                   help="background plate: style the still room at full resolution only when it changes "
-                   "(auto: on for the person segmenter)")
+                   help="background plate: style the still room at full resolution only where it changes, fading "
+                   "changes in (auto: on for the person segmenter)")
     g.add_argument("--plate-size", type=_positive_int, metavar="PX", help="longest side for styling the plate "
                    "(default: output size)")
-    g.add_argument("--seg-every", type=_positive_int, default=1, metavar="N", help="segment every N frames")
-    g.add_argument("--similar-skip", type=float, default=0.0, metavar="D",
-                   help="reuse the last result when a frame changed less than D (0-255 mean); 0 = off")
     g.add_argument("--smoothing", type=float, default=0.8, metavar="A",
                    help="mask smoothing 0-0.95: weight of the previous mask, moved along the motion, where the "
                    "segmenter is unsure (default 0.8; 0 = off)")
@@ -55,6 +53,14 @@ def _add_perf_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-edges", action="store_true",
                    help="plain bilinear mask edges instead of edges snapped to the frame (guided filter)")
     g.add_argument("--no-crop", action="store_true", help="style moving classes on the whole frame, not their box")
+
+
+def _add_perf_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("speed and quality")
+    _add_steady_options(g)
+    g.add_argument("--seg-every", type=_positive_int, default=1, metavar="N", help="segment every N frames")
+    g.add_argument("--similar-skip", type=float, default=0.0, metavar="D",
+                   help="reuse the last result when a frame changed less than D (0-255 mean); 0 = off")
     g.add_argument("--moving", choices=("async", "sync"), default="async",
                    help="moving classes (a styled person): async styles them in their own thread and shows the "
                    "newest styled box on every frame (camera frame rate); sync makes each frame wait for its own")
@@ -75,7 +81,7 @@ def _add_obs_options(p: argparse.ArgumentParser, *, flag: bool = True) -> None:
 
 
 def _segmenter_options(args) -> dict:
-    options = {"variant": args.variant} if args.segmenter == "person" else {}
+    options = {"variant": args.variant} if args.segmenter in ("person", "person-face") else {}
     if args.segmenter == "cityscapes" and args.seg_size:
         options["size"] = args.seg_size
     if args.weights:
@@ -118,6 +124,7 @@ def cmd_stylize(args) -> int:
         return _stylize_video(args)
     frame = read_image(args.input)
     _check_out(args.output)
+    _check_neural_size(args, frame.shape[1], frame.shape[0])
     stylizer = _build_stylizer(args)
     t0 = time.perf_counter()
     result = stylizer.process(frame)
@@ -133,43 +140,78 @@ def cmd_stylize(args) -> int:
     return 0
 
 
+def _check_neural_size(args, width: int, height: int) -> None:
+    """Neural styles need memory that grows with the picture's area; refuse what would not fit, and say how
+    to go on (a bigger cap, or styling at a smaller size), instead of failing deep in ONNX Runtime."""
+    from .style.catalog import is_neural
+
+    side = min(max(width, height), args.style_size or max(width, height))
+    neural = [a.style for a in _look(args, ()).assignments if is_neural(a.style)]
+    if neural and side > args.max_side:
+        raise InputError(f"{args.input} is {width}x{height}; neural styles ({neural[0]}) run at most "
+                         f"{args.max_side} px per side here: raise the cap with --max-side {max(width, height)} "
+                         f"(needs several GB of memory) or style at a smaller size with --style-size {args.max_side}")
+
+
 def _check_out(path: Path) -> None:
     if not path.parent.exists():
         raise InputError(f"cannot write {path}: folder {path.parent} does not exist")
 
 
 def _stylize_video(args) -> int:
+    """Videos go through the live engine's renderer (offline: every frame kept, restyles in line), so a
+    file styled offline is as steady as the live output."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import cv2
+
     from tqdm import tqdm
 
+    from .engine.render import Renderer
     from .video import create_writer, frames, open_video
 
     cap, fps, count = open_video(args.input)
+    _check_neural_size(args, int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
     stylizer = _build_stylizer(args)
+    perf = _perf_settings(args, moving="sync")
     writer = None
     t0, n = time.perf_counter(), 0
-    try:
-        for frame in tqdm(frames(cap), total=count or None, unit="frame", desc="stylize"):
-            out = stylizer.process(frame).frame
-            if writer is None:
-                writer = create_writer(args.output, fps, (out.shape[1], out.shape[0]))
-            writer.write(out)
-            n += 1
-    finally:
-        cap.release()
-        if writer is not None:
-            writer.release()
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="worker") as pool:
+        renderer = Renderer(stylizer, perf, pool, args.segmenter, realtime=False)
+        try:
+            for frame in tqdm(frames(cap), total=count or None, unit="frame", desc="stylize"):
+                out, _ = renderer.render(frame, stylizer.look)
+                if writer is None:
+                    writer = create_writer(args.output, fps, (out.shape[1], out.shape[0]))
+                writer.write(out)
+                n += 1
+        finally:
+            renderer.close()
+            cap.release()
+            if writer is not None:
+                writer.release()
     dt = time.perf_counter() - t0
     print(f"wrote {args.output}: {n} frames, {n / dt:.1f} fps")
     return 0
 
 
 # -- run / demo ------------------------------------------------------------------------------
-def _engine_config(args, source: str, options):
-    from .engine import EngineConfig, PerfSettings
+def _perf_settings(args, **fixed):
+    from .engine import PerfSettings
 
-    perf = PerfSettings(style_size=args.style_size, plate=args.plate, plate_size=args.plate_size,
-                        seg_every=args.seg_every, similar_skip=args.similar_skip, smoothing=args.smoothing,
-                        crop=not args.no_crop, moving=args.moving, temporal=args.temporal, edges=not args.no_edges)
+    given = {"style_size": args.style_size, "plate": args.plate, "plate_size": args.plate_size,
+             "smoothing": args.smoothing, "temporal": args.temporal, "edges": not args.no_edges,
+             "crop": not args.no_crop}
+    for name in ("seg_every", "similar_skip", "moving"):
+        if hasattr(args, name):
+            given[name] = getattr(args, name)
+    return PerfSettings(**{**given, **fixed})
+
+
+def _engine_config(args, source: str, options):
+    from .engine import EngineConfig
+
+    perf = _perf_settings(args)
     return EngineConfig(source=source, source_options=options, segmenter=args.segmenter,
                         segmenter_options=_segmenter_options(args), output_size=args.output_size, perf=perf,
                         max_frames=args.frames)
@@ -253,6 +295,11 @@ def cmd_run(args) -> int:
 
     if not 0 <= args.port <= 65535:
         raise InputError(f"--port must be 0-65535, got {args.port}")
+    if args.fps is not None and not args.fps > 0:
+        raise InputError(f"--fps must be a positive number of frames per second, got {args.fps:g}")
+    from .web import check_bind_host
+
+    check_bind_host(args.host)
     look = _look(args, DEMO_LOOK)
     options = SourceOptions(width=args.width, height=args.height, fps=args.fps, mjpg=args.mjpg,
                             loop=not args.no_loop, pace=not args.no_pace)
@@ -271,7 +318,8 @@ def cmd_run(args) -> int:
 
         obs = ObsSettings.from_args(args)
     app = LiveApp(AppConfig(engine=config, look=look, outputs=_output_specs(args),
-                            control=ControlSettings(host=args.host, port=args.port), obs=obs),
+                            control=ControlSettings(host=args.host, port=args.port,
+                                                    allow_hosts=tuple(args.allow_host or ())), obs=obs),
                   source=source, stylizer=stylizer)
     app.start()
     try:
@@ -404,9 +452,12 @@ def cmd_styles_sheet(args) -> int:
 
 
 def cmd_classes(args) -> int:
-    from .segment import segmenter_classes
+    from .segment import CLASS_GROUPS, known_names, segmenter_classes
 
-    print(" ".join(segmenter_classes(args.segmenter, args.weights)))
+    classes = segmenter_classes(args.segmenter, args.weights)
+    print(" ".join(classes))
+    for group in known_names(classes)[len(classes):]:
+        print(f"{group} = {' + '.join(CLASS_GROUPS[group])}")
     return 0
 
 
@@ -481,6 +532,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_look_options(s)
     s.add_argument("--mask-out", type=Path, metavar="PNG", help="also save the styled-weight mask (0..255)")
     s.add_argument("--overlay", type=Path, metavar="PNG", help="also save a class-colour debug overlay")
+    s.add_argument("--max-side", type=_positive_int, default=4096, metavar="PX",
+                   help="largest picture side neural styles may run at (default 4096; memory grows with the area)")
+    _add_steady_options(s.add_argument_group("videos: steadiness"))
     s.set_defaults(func=cmd_stylize)
 
     r = sub.add_parser("run", help="run the live engine: camera/file/stream -> virtual camera, MJPEG, recording",
@@ -510,6 +564,9 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--host", default="127.0.0.1",
                      help="address of the web panel, control API and MJPEG stream (default 127.0.0.1)")
     out.add_argument("--port", type=int, default=8765, help="their port (default 8765)")
+    out.add_argument("--allow-host", action="append", metavar="NAME",
+                     help="another name browsers may use for this machine (the Host header is checked against "
+                     "loopback names and --host); repeat for several")
     out.add_argument("--record", type=Path, metavar="MP4", help="record the output to a file")
     out.add_argument("--preview", action="store_true", help="show a preview window (q quits)")
     out.add_argument("--null", action="store_true", help="discard frames (benchmarks)")
@@ -565,7 +622,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS), metavar="NAME",
                    help=f"which scenarios ({', '.join(SCENARIOS)}; default all)")
     b.add_argument("--seconds", type=float, default=20.0, help="measured seconds per live scenario (default 20)")
-    b.add_argument("--clip", help="video to use instead of the built-in clip (scaled to 1280x720)")
+    b.add_argument("--clip", action="append", metavar="VIDEO",
+                   help="real footage to measure on (repeat for several clips; cropped and scaled to 1280x720, "
+                   "played forwards then backwards); default: the built-in clip")
+    b.add_argument("--naive-window", type=_positive_int, default=30, metavar="N",
+                   help="consecutive frames styled naively (every frame in full) for comparison (default 30)")
+    b.add_argument("--compare-sync", action="store_true", help="person720: also run --moving sync as a reference")
+    b.add_argument("--room-change", action="store_true", help="bg720: also time a room change (a light switched on)")
     b.add_argument("--cityscapes-frame", type=str, metavar="PNG", help="a 1024x2048 Cityscapes frame")
     b.add_argument("--compare-naive", action="store_true",
                    help="also time the paper's method run naively (DABNet + TransformerNet, torch eager, full size)")
@@ -589,7 +652,7 @@ def build_parser() -> argparse.ArgumentParser:
     sh.set_defaults(func=cmd_styles_sheet)
 
     c = sub.add_parser("classes", help="list the class names a segmenter knows")
-    c.add_argument("--segmenter", "-s", default="person", help="person or cityscapes")
+    c.add_argument("--segmenter", "-s", default="person", help="person, person-face or cityscapes")
     c.add_argument("--weights", type=Path, help="a checkpoint from cbs-obs train seg (it carries its classes)")
     c.set_defaults(func=cmd_classes)
 
@@ -632,6 +695,11 @@ def _with_config(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import os
+
+    # FFmpeg (inside OpenCV) prints its own complaint before ours; ours says what to do. --verbose keeps it.
+    if "--verbose" not in (argv if argv is not None else sys.argv) and "-v" not in (argv or sys.argv):
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     try:

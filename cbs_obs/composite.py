@@ -33,9 +33,7 @@ def class_mask(probs: ClassProbs, assignments: list[Assignment], size: tuple[int
     if small.shape == size:
         mask = small
     elif upsample is not None and not options.hard:
-        mask = upsample(small, size)
-        if c > 0:  # sure pixels stay bit-exact
-            mask = np.where(mask < c, np.float32(0), np.where(mask > 1 - c, np.float32(1), mask))
+        mask = upsample(small, size, cutoff=c)  # sure pixels stay bit-exact
     else:
         mask = cv2.resize(small, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
     if options.hard and options.feather == 0:

@@ -99,9 +99,19 @@ class Look:
         return cls(tuple(Assignment.parse(s, strength) for s in specs), MaskOptions(feather=feather, hard=hard))
 
     def check_classes(self, classes: tuple[str, ...]) -> None:
+        """Every assigned name is a class or a group of them (``person`` = face + body), none twice."""
+        from .segment.base import group_members, known_names
+
+        owner: dict[str, str] = {}
         for a in self.assignments:
-            if a.cls not in classes:
-                raise UnknownNameError("class", a.cls, classes)
+            members = group_members(a.cls, classes) or ((a.cls,) if a.cls in classes else None)
+            if members is None:
+                raise UnknownNameError("class", a.cls, known_names(classes))
+            for m in members:
+                if m in owner:
+                    raise SettingsError(f"class {m!r} gets a style from both {owner[m]!r} and {a.cls!r}; "
+                                        f"style each class once (a group name covers all its classes)")
+                owner[m] = a.cls
 
     def groups(self) -> dict[str, list[Assignment]]:
         """Assignments by style: classes sharing a style are styled once."""

@@ -63,7 +63,9 @@ class ClassStylizer:
     def set_look(self, look: Look) -> Look:
         """Validate every class and style first; only a fully valid look replaces the current one."""
         look.check_classes(self.classes)
-        for spec in look.groups():
+        # every assignment, even at strength 0 or with styling off: a look that is accepted now must
+        # still work when someone turns it up or on later
+        for spec in {a.style for a in look.assignments}:
             self.styles.get(spec)
         with self._swap:
             self._look = look

@@ -122,8 +122,9 @@ class EngineClient:
     def call(self, method: str, path: str, body=None, *, raw: bytes | None = None, content_type=None):
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         req = urllib.request.Request(self.url + path, data=data, method=method)
-        if method != "GET":
-            req.add_header("Authorization", "Bearer " + (self.token_fn() or ""))
+        token = self.token_fn()
+        if token:  # every call: an engine listening beyond 127.0.0.1 wants it for reading too
+            req.add_header("Authorization", "Bearer " + token)
         if data is not None:
             req.add_header("Content-Type", content_type or "application/json")
         try:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import shutil
 import socket
 import subprocess
@@ -163,3 +164,13 @@ def test_unknown_output_lists_the_registered_ones():
 
     with pytest.raises(UnknownNameError, match="valid outputs: .*null.*record.*vcam"):
         LiveApp(AppConfig(outputs=(OutputSpec("nope"),), control=ControlSettings(port=0, token="t" * 32)))
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["token"], ["models", "list"], ["styles", "list"], ["run", "--help"]])
+def test_quick_commands_do_not_load_torch(argv, tmp_path):
+    """Commands that run no network must start fast: torch alone takes seconds and ~0.4 GB to import."""
+    code = ("import sys\nfrom cbs_obs.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+            "print('TORCH' if 'torch' in sys.modules else 'LEAN')")
+    proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "CBS_OBS_CONFIG": str(tmp_path)})
+    assert proc.stdout.strip().endswith("LEAN"), proc.stdout[-500:] + proc.stderr[-2000:]

@@ -211,3 +211,31 @@ def test_run_config_file(tmp_path, capsys):
     cfg.write_text("this is not toml")
     assert main(["run", "--config", str(cfg)]) == 2
     assert "not valid TOML" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["run", "--port", "70000"], ["--port must be 0-65535", "70000"]),
+    (["run", "--port", "-1"], ["--port must be 0-65535"]),
+    (["run", "--fps", "-5"], ["--fps must be a positive number"]),
+    (["run", "--host", "256.1.1.1"], ["--host 256.1.1.1", "127.0.0.1"]),
+])
+def test_bad_run_options_are_one_line(args, fragments):
+    line = one_line_error(run_cli(*args, "--null", "--duration", "1"), *fragments)
+    assert "--port" not in line or "--port" in args  # a bad address must not send the user to another port
+
+
+def test_huge_picture_with_a_neural_style_is_capped(tmp_path):
+    big = tmp_path / "big.png"
+    cv2.imwrite(str(big), np.zeros((12000, 12000, 3), np.uint8))  # a 440 KB file, 432 MB of pixels
+    proc = run_cli("stylize", big, "-o", tmp_path / "out.png", "--assign", "background=starry-blue")
+    one_line_error(proc, "12000x12000", "--max-side")
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_broken_video_gives_only_our_line(tmp_path):
+    from cbs_obs.engine.sources import demo_clip_path
+
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(demo_clip_path().read_bytes()[:3000])  # no moov atom: FFmpeg logs its own complaint
+    one_line_error(run_cli("stylize", broken, "-o", tmp_path / "o.mp4", "--assign", "background=blur"),
+                   "not a readable video")

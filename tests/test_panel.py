@@ -121,3 +121,124 @@ def test_uploading_a_picture_adds_a_style(browser, live_engine, tmp_path):
     while time.monotonic() < deadline and style_of(live_engine) != "image:@My-Painting":
         time.sleep(0.05)
     assert style_of(live_engine) == "image:@My-Painting"
+
+
+def _viewport(browser, width, height):
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+
+
+def _open_panel(browser, live_engine, width, height):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    _viewport(browser, width, height)
+    browser.get(f"{live_engine.server.url}/?token={TOKEN}")
+    WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "button.on[data-cls]"))
+    WebDriverWait(browser, 30).until(lambda d: "fps" in d.find_element(By.ID, "status").text)
+    time.sleep(1.0)  # thumbnails and the stream settle
+
+
+def test_layout_at_1280x800_leaves_the_controls_on_the_first_screen(browser, live_engine, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    api(live_engine, "PUT", "/api/look", {"assignments": [{"cls": "background", "style": "starry-blue"}]})
+    _open_panel(browser, live_engine, 1280, 800)
+    preview = browser.find_element(By.ID, "preview").rect
+    classes = browser.find_element(By.ID, "classes").rect
+    assert preview["height"] < 800 * 0.6, preview
+    assert classes["y"] < 800 and classes["x"] + 100 < 1280, classes  # class controls start on the first screen
+    active = browser.find_element(By.CSS_SELECTOR, 'button.on[data-cls="background"]').rect
+    assert active["y"] + active["height"] <= 800 and active["x"] + active["width"] <= 1280, active
+    browser.save_screenshot(str(tmp_path / "panel_1280x800.png"))
+    _keep(tmp_path / "panel_1280x800.png")
+
+
+def test_layout_at_400_wide_has_no_sideways_scroll_and_shows_the_active_style(browser, live_engine, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    api(live_engine, "PUT", "/api/look", {"assignments": [{"cls": "background", "style": "sketch"}]})
+    _open_panel(browser, live_engine, 400, 800)
+    width = browser.execute_script("return document.documentElement.clientWidth")
+    scroll = browser.execute_script("return document.documentElement.scrollWidth")
+    assert browser.execute_script("return window.innerWidth") == 400
+    assert scroll <= width, f"page is {scroll} px wide in a {width} px dock"
+    on = browser.find_element(By.CSS_SELECTOR, 'button.on[data-cls="background"]')
+    assert on.get_attribute("data-style") == "sketch"
+    box = browser.execute_script("const r = arguments[0].getBoundingClientRect(); return [r.left, r.right]", on)
+    assert 0 <= box[0] and box[1] <= 400, f"the active style is off screen at x={box}"
+    label = browser.find_element(By.CSS_SELECTOR, '[data-active-for="background"]')
+    assert label.text == "sketch" and label.rect["x"] + 20 < 400
+    browser.save_screenshot(str(tmp_path / "panel_400.png"))
+    _keep(tmp_path / "panel_400.png")
+
+
+def test_sliders_show_their_values(browser, live_engine):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    api(live_engine, "PUT", "/api/look", {"assignments": [{"cls": "background", "style": "blur",
+                                                           "strength": 0.35}], "mask": {"feather": 2.5}})
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    _open_panel(browser, live_engine, 480, 900)
+    wait = WebDriverWait(browser, 10, ignored_exceptions=(StaleElementReferenceException,))
+    value = lambda d: d.find_element(By.CSS_SELECTOR, '[data-value-for="background"]').text  # noqa: E731
+    wait.until(lambda d: value(d) == "0.35")
+    assert browser.find_element(By.ID, "featherVal").text == "2.5 px"
+    browser.execute_script("const s = document.querySelector('input[type=range][data-cls=background]');"
+                           "s.value = 0.8; s.dispatchEvent(new Event('input')); s.dispatchEvent(new Event('change'));")
+    wait.until(lambda d: value(d) == "0.80")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and live_engine.look.assignments[0].strength != 0.8:
+        time.sleep(0.05)
+    assert live_engine.look.assignments[0].strength == 0.8
+
+
+def test_errors_stay_until_the_next_good_change(browser, live_engine):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    api(live_engine, "PUT", "/api/look", {"assignments": [{"cls": "background", "style": "grey"}]})
+    _open_panel(browser, live_engine, 480, 900)
+    browser.execute_script("fetch('/api/look', {method: 'PATCH', headers: {'Content-Type': 'application/json', "
+                           "Authorization: 'Bearer ' + localStorage.getItem('cbsToken')}, body: '{}'});"
+                           "call('PATCH', '/api/look', {assignments: {background: 'velvet'}}).catch(() => {});")
+    WebDriverWait(browser, 10).until(lambda d: "velvet" in d.find_element(By.ID, "error").text)
+    api(live_engine, "PATCH", "/api/look", {"enabled": False})  # changes elsewhere arrive, the error stays
+    time.sleep(4.0)
+    assert "velvet" in browser.find_element(By.ID, "error").text
+    click(browser, By.CSS_SELECTOR, 'button[data-cls="background"][data-style="blur"]')
+    WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "error").text == "")
+    api(live_engine, "PATCH", "/api/look", {"enabled": True})
+
+
+def test_changes_are_pushed_not_polled(browser, live_engine):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    _open_panel(browser, live_engine, 480, 900)
+    count = "return performance.getEntriesByType('resource').filter(e => e.name.includes('/api/state')).length"
+    before = browser.execute_script(count)
+    t0 = time.monotonic()
+    api(live_engine, "PUT", "/api/look", {"assignments": [{"cls": "background", "style": "cartoon"}]})
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    WebDriverWait(browser, 5, poll_frequency=0.02, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, '[data-active-for="background"]').text == "cartoon")
+    pushed_s = time.monotonic() - t0
+    time.sleep(4.0)
+    assert browser.execute_script(count) == before, "the panel polled /api/state"
+    assert pushed_s < 1.5, f"the change took {pushed_s:.2f} s to reach the panel"
+    print(f"\npanel: a change made elsewhere appeared after {pushed_s * 1000:.0f} ms (server-sent events)")
+
+
+def _keep(path):
+    """Screenshots for a person to look at: copied to CBS_OBS_SCREENSHOTS when set."""
+    import os
+    import shutil as sh
+
+    target = os.environ.get("CBS_OBS_SCREENSHOTS")
+    if target:
+        os.makedirs(target, exist_ok=True)
+        sh.copy(path, target)

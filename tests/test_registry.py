@@ -16,9 +16,11 @@ from tests.httpfiles import FileServer
 
 def test_cards_describe_every_model():
     cards = registry.cards()
-    assert {"selfie-landscape", "selfie-general", "dabnet-cityscapes", "multistyle26"} <= set(cards)
+    assert {"selfie-landscape", "selfie-general", "dabnet-cityscapes", "multistyle26", "face-detection-short",
+            "face-landmark"} <= set(cards)
     for c in cards.values():
-        assert len(c.sha256) == 64 and c.licence and c.sources and c.task in ("segmentation", "style")
+        assert len(c.sha256) == 64 and c.licence and c.sources
+        assert c.task in ("segmentation", "style", "detection", "landmarks")
     assert cards["dabnet-cityscapes"].classes[0] == "road" and len(cards["dabnet-cityscapes"].classes) == 19
 
 

@@ -37,6 +37,14 @@ def test_no_password_or_token_in_logs(person_model, tmp_path):
         req = urllib.request.Request(f"http://127.0.0.1:{port}/api/enabled/toggle", method="POST",
                                      headers={"Authorization": f"Bearer {token}"})
         urllib.request.urlopen(req, timeout=5).read()
+        import socket
+
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:  # a malformed request line
+            sock.sendall(f"GET /?token={token} HTTP/1.1 x\r\nHost: 127.0.0.1\r\n\r\n".encode())
+            assert sock.recv(100).startswith(b"HTTP/1.1 400")
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:  # a refused Host, token in the URL
+            sock.sendall(f"GET /api/state?token={token} HTTP/1.1\r\nHost: evil.example\r\n\r\n".encode())
+            assert sock.recv(100).startswith(b"HTTP/1.1 403")
         time.sleep(2.5)  # let the OBS bridge retry with the password a few times
     finally:
         proc.send_signal(signal.SIGINT)
@@ -50,7 +58,9 @@ def test_binding_beyond_loopback_warns(person_model, tmp_path):
                           capture_output=True, text=True, timeout=120,
                           env={**os.environ, "CBS_OBS_CONFIG": str(tmp_path)})
     assert proc.returncode == 0, proc.stderr
-    assert "reachable from your network" in proc.stderr and "--host 127.0.0.1" in proc.stderr
+    warning = next(line for line in proc.stderr.splitlines() if "listening on 0.0.0.0" in line)
+    assert "camera" in warning and "viewable from your network" in warning and "token" in warning
+    assert "--host 127.0.0.1" in warning and "--allow-host" in warning
 
 
 def test_default_bind_is_loopback():

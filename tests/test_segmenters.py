@@ -119,7 +119,7 @@ def test_unknown_segmenter_lists_choices():
     from cbs_obs.errors import UnknownNameError
     from cbs_obs.segment import create_segmenter
 
-    with pytest.raises(UnknownNameError, match="valid segmenters: person, cityscapes"):
+    with pytest.raises(UnknownNameError, match="valid segmenters: person, person-face, cityscapes"):
         create_segmenter("faces")
 
 

@@ -21,8 +21,21 @@ class Controller:
         self.engine, self.presets = engine, presets
         self.preset: str | None = None  # the applied preset, None once the look was edited by hand
         self.scene: str | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # every read-modify-write of the look holds it
         self.changes = 0
+        self._listeners: list = []
+
+    def on_change(self, fn) -> None:
+        """``fn()`` runs after every change (look, preset, scenes); it must be quick and thread-safe."""
+        self._listeners.append(fn)
+
+    def _changed(self) -> None:
+        self.changes += 1
+        for fn in list(self._listeners):
+            try:
+                fn()
+            except Exception:  # a listener must not undo a change that already happened
+                log.exception("change listener failed")
 
     @property
     def look(self) -> Look:
@@ -32,11 +45,17 @@ class Controller:
         with self._lock:
             self.engine.set_look(look)  # raises before anything changes
             self.preset = preset
-            self.changes += 1
+            self._changed()
         return look
 
-    def patch_look(self, patch: dict) -> Look:
-        return self.set_look(self.patched(patch))
+    def patch_look(self, patch: dict, check=None) -> Look:
+        """Read, edit and swap under one lock, so two edits at once cannot lose one; ``check(look)`` may
+        refuse the result before it lands."""
+        with self._lock:
+            look = self.patched(patch)
+            if check is not None:
+                check(look)
+            return self.set_look(look)
 
     def patched(self, patch: dict) -> Look:
         """The look after a partial edit, not applied yet.
@@ -89,19 +108,53 @@ class Controller:
         return name
 
     def toggle(self, on: bool | None = None) -> bool:
-        look = self.look
-        enabled = (not look.enabled) if on is None else on
-        self.set_look(replace(look, enabled=enabled), preset=self.preset)
+        with self._lock:
+            look = self.look
+            enabled = (not look.enabled) if on is None else on
+            self.set_look(replace(look, enabled=enabled), preset=self.preset)
         return enabled
 
     def save_preset(self, name: str, look: Look | None = None) -> None:
-        look = look or self.look
-        look.check_classes(self.engine.classes)
-        self.presets.save(name, look)
+        """Validated like a look being applied (classes and every style), so a preset always applies."""
+        from ..style.catalog import create
+
+        with self._lock:
+            look = look or self.look
+            look.check_classes(self.engine.classes)
+            styles = getattr(getattr(self.engine, "stylizer", None), "styles", None)
+            for a in look.assignments:
+                styles.get(a.style) if styles is not None else create(a.style)
+            self.presets.save(name, look)
+            self._changed()
+
+    def delete_preset(self, name: str) -> None:
+        with self._lock:
+            self.presets.delete(name)
+            if self.preset == name:
+                self.preset = None
+            self._changed()
+
+    def set_scenes(self, table: dict[str, str]) -> None:
+        with self._lock:
+            self.presets.set_scenes(table)
+            self._changed()
+
+    def refresh_uploads(self, name: str) -> None:
+        """A picture was replaced or added: re-resolve the current look so its styles pick it up now."""
+        with self._lock:
+            look = self.look
+            if any(a.style.endswith(f"@{name}") for a in look.assignments):
+                self.engine.set_look(look)  # the style cache sees the new file and rebuilds those styles
+                # the background plate keeps styled copies per spec: drop the ones made from the old picture
+                plate = getattr(getattr(self.engine, "renderer", None), "plate", None)
+                if plate is not None:
+                    _forget_in_plate(plate, {a.style for a in look.assignments if not a.style.endswith(f"@{name}")})
+            self._changed()
 
     def on_scene(self, scene: str) -> str | None:
         """A program scene became live: apply its preset, if it has one."""
         self.scene = scene
+        self._changed()
         name = self.presets.for_scene(scene)
         if name is not None:
             try:
@@ -111,3 +164,20 @@ class Controller:
                 log.warning("scene %r: preset %r could not be applied: %s", scene, name, e)
                 return None
         return name
+
+
+def _forget_in_plate(plate, keep: set[str]) -> None:
+    """Drop the plate's styled copies of every spec not in ``keep``, now and once more after the restyle
+    that may have been running with the old picture finishes (it would store an old copy again)."""
+    before = getattr(plate, "restyles", 0)
+    plate.forget_unused(keep)
+
+    def again():
+        import time
+
+        deadline = time.monotonic() + 15
+        while getattr(plate, "restyles", 0) == before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        plate.forget_unused(keep)
+
+    threading.Thread(target=again, name="plate-refresh", daemon=True).start()

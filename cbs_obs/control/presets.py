@@ -6,6 +6,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from .. import paths
@@ -14,6 +15,21 @@ from ..look import Look
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,39}$")
 MAX_PRESETS = 200
+
+
+def clean_stale_temps(folder: Path, older_than_s: float = 60.0) -> int:
+    """Temp files of saves a crash interrupted (``.presets.*.json.tmp``, and the older ``.presets.*.json``)."""
+    removed = 0
+    if folder.is_dir():
+        now = time.time()
+        for p in [*folder.glob(".presets.*.json.tmp"), *folder.glob(".presets.*.json")]:
+            try:
+                if now - p.stat().st_mtime >= older_than_s:
+                    p.unlink()
+                    removed += 1
+            except OSError:
+                pass
+    return removed
 
 
 def check_name(name, what: str = "preset") -> str:
@@ -34,6 +50,8 @@ class Presets:
     def _load(self) -> None:
         if not self.path.exists():
             return
+        if self.path.parent == paths.config_dir():
+            paths.private_dir(self.path.parent)
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
             self.looks = {check_name(k): Look.from_dict(v) for k, v in data.get("presets", {}).items()}
@@ -42,12 +60,23 @@ class Presets:
             raise SettingsError(f"{self.path} is damaged ({e}); fix or delete it (your presets are in it)") from e
 
     def _save(self) -> None:
+        """Temp file, fsync, rename, fsync the folder: a crash leaves the old file or the new one."""
         data = {"presets": {k: v.to_dict() for k, v in self.looks.items()}, "scenes": self.scenes}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".presets.", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2)
-        os.replace(tmp, self.path)
+        paths.private_dir(self.path.parent)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".presets.", suffix=".json.tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(data, f, indent=2)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        paths.fsync_dir(self.path.parent)
 
     def names(self) -> list[str]:
         with self._lock:

@@ -1,9 +1,12 @@
-"""The API token: made on first run, kept in the user config dir with mode 0600, compared in constant time."""
+"""The API token: made on first run, kept in the user config dir (0700) with mode 0600, compared in
+constant time. An existing file with looser modes is tightened on load; a rewrite is atomic."""
 from __future__ import annotations
 
 import hmac
 import os
 import secrets
+import stat
+import tempfile
 from pathlib import Path
 
 from .. import paths
@@ -13,18 +16,35 @@ def token_path() -> Path:
     return paths.config_dir() / "token"
 
 
+def _tighten(path: Path) -> None:
+    if os.name == "posix" and stat.S_IMODE(path.stat().st_mode) != 0o600:
+        os.chmod(path, 0o600)
+
+
 def load_or_create(rotate: bool = False) -> str:
     path = token_path()
+    paths.private_dir(path.parent)
     if path.exists() and not rotate:
+        _tighten(path)
         token = path.read_text(encoding="utf-8").strip()
         if len(token) >= 16:
             return token
-    path.parent.mkdir(parents=True, exist_ok=True)
     token = secrets.token_urlsafe(24)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(token + "\n")
-    os.chmod(path, 0o600)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".token.", suffix=".tmp")  # mkstemp makes it 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(token + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    paths.fsync_dir(path.parent)
+    _tighten(path)
     return token
 
 

@@ -35,18 +35,37 @@ class GuidedUpsampler:
             self._small[shape] = (g, mean_g, var_g, k)
         return self._small[shape]
 
-    def __call__(self, small: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    def __call__(self, small: np.ndarray, size: tuple[int, int], cutoff: float = 0.0) -> np.ndarray:
+        """``small`` at ``size``; values within ``cutoff`` of 0 or 1 snap to it (sure pixels stay bit-exact)."""
         h, w = size
+        mask = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
         if (h, w) != self.gray.shape:
-            return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+            return _snap(mask, cutoff)
         g, mean_g, var_g, k = self._guide_at(small.shape)
         mean_p = cv2.blur(small, k)
         a = (cv2.blur(g * small, k) - mean_g * mean_p) / (var_g + np.float32(self.eps))
         b = mean_p - a * mean_g
         a, b = cv2.blur(a, k), cv2.blur(b, k)
-        a = cv2.resize(a, (w, h), interpolation=cv2.INTER_LINEAR)
-        b = cv2.resize(b, (w, h), interpolation=cv2.INTER_LINEAR)
-        return np.clip(cv2.multiply(a, self.gray) + b, 0.0, 1.0)
+        # where the mask is surely 0 or 1 all around, the filter gives the mask back: work only near edges
+        edge = cv2.dilate(((mean_p > 0.0) & (mean_p < 1.0)).astype(np.uint8), np.ones(k, np.uint8))
+        ys, xs = np.nonzero(edge)
+        if len(ys) == 0:
+            return mask
+        sh, sw = small.shape
+        cy0, cy1, cx0, cx1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        fy, fx = h / sh, w / sw
+        y0, y1, x0, x1 = round(cy0 * fy), round(cy1 * fy), round(cx0 * fx), round(cx1 * fx)
+        ab = cv2.resize(np.dstack([a, b])[cy0:cy1, cx0:cx1], (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+        q = cv2.multiply(ab[..., 0], self.gray[y0:y1, x0:x1]) + ab[..., 1]
+        mask[y0:y1, x0:x1] = _snap(np.clip(q, 0.0, 1.0), cutoff)
+        return mask
+
+
+def _snap(mask: np.ndarray, cutoff: float) -> np.ndarray:
+    if cutoff > 0:
+        mask[mask < cutoff] = 0.0
+        mask[mask > 1.0 - cutoff] = 1.0
+    return mask
 
 
 class MaskSmoother:

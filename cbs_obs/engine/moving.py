@@ -17,6 +17,7 @@ import logging
 import threading
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from .motion import Motion, remap_region
@@ -104,17 +105,26 @@ def _union(a: Box | None, b: Box | None) -> Box | None:
     return min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3])
 
 
+def canvas_scale(shape: tuple[int, int]) -> int:
+    """How much smaller than the frame a moving class's styled picture is kept: about 640 px across,
+    the size neural styles run at anyway, so carrying it along costs a quarter at 720p."""
+    return max(1, round(max(shape) / 640))
+
+
 class MovingLayer:
     """The styled picture of one moving class (one style spec), kept steady across frames.
 
     ``blend``: share of a new style result mixed into the carried canvas where the flow is
     trustworthy (1 = take every result as it is, the old behaviour; lower = steadier, slower to
-    take on a changed look)."""
+    take on a changed look). The canvas is kept at 1/``canvas_scale`` of the frame size; boxes
+    given and taken are in frame pixels."""
 
     def __init__(self, spec: str, blend: float = 0.5):
         self.spec, self.blend = spec, blend
-        self.canvas: np.ndarray | None = None  # full frame, meaningful inside ``region``
-        self.region: Box | None = None
+        self.canvas: np.ndarray | None = None  # the frame at 1/k, meaningful inside ``region``
+        self.region: Box | None = None  # in canvas pixels
+        self.k = 1
+        self._frame_shape: tuple[int, int] | None = None
         self._chains: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # tag -> (map now -> that frame, valid)
         self._trust: np.ndarray | None = None  # flow size, 0..1: was the canvas carried correctly here?
         self.landed = 0
@@ -126,6 +136,15 @@ class MovingLayer:
     def reset(self) -> None:
         self.canvas, self.region, self._chains, self._trust = None, None, {}, None
 
+    def _small(self, box: Box) -> Box:
+        """A frame box in canvas pixels (covering it)."""
+        k, (h, w) = self.k, self.canvas.shape[:2]
+        y0, y1, x0, x1 = box
+        return y0 // k, min(h, -(-y1 // k)), x0 // k, min(w, -(-x1 // k))
+
+    def _shape(self) -> tuple[int, int]:
+        return self.canvas.shape[:2]
+
     # -- every frame -----------------------------------------------------------------------------
     def advance(self, motion: Motion, box: Box | None) -> None:
         """Move the canvas (and the maps of frames still being styled) by this frame's motion."""
@@ -133,14 +152,14 @@ class MovingLayer:
             self._chains[tag] = motion.chain(coords, valid)
         if self.canvas is None:
             return
-        if self.canvas.shape[:2] != motion.shape:
+        if self._frame_shape != motion.shape:
             self.reset()
             return
-        h, w = motion.shape
-        region = box if box is not None else (0, h, 0, w)
+        h, w = self._shape()
+        region = self._small(box) if box is not None else (0, h, 0, w)
         if not motion.still:
             y0, y1, x0, x1 = region
-            moved = remap_region(self.canvas, motion.full_map(motion.step_map(), region))
+            moved = remap_region(self.canvas, motion.full_map(motion.step_map(), region, (h, w)))
             self.canvas[y0:y1, x0:x1] = moved
             self._trust = motion.carry_small(self._trust) * motion.valid
         self.region = region
@@ -154,50 +173,66 @@ class MovingLayer:
         h, w = pixels.shape[:2]
         if result.shape != (h, w):
             return
-        box = result.box or (0, h, 0, w)
-        y0, y1, x0, x1 = box
         chain = None if now else self._chains.pop(result.tag, None)
         if chain is None and not now:  # its frame's motion was not followed: it cannot be placed
             return
-        if self.canvas is None or self.canvas.shape != pixels.shape:
-            self.canvas = pixels.copy()
-            self.canvas[y0:y1, x0:x1] = result.styled
-            self.region = box
+        if self.canvas is None or self._frame_shape != (h, w):
+            self.k = canvas_scale((h, w))
+            self._frame_shape = (h, w)
+            self.canvas = cv2.resize(pixels, (-(-w // self.k), -(-h // self.k)), interpolation=cv2.INTER_AREA) \
+                if self.k > 1 else pixels.copy()
+            self.region = None
             self._trust = np.ones(motion.valid.shape, np.float32)
+            self._chains = {}
+            fresh_start = True
+        else:
+            fresh_start = False
+        ch, cw = self._shape()
+        box = self._small(result.box or (0, h, 0, w))
+        y0, y1, x0, x1 = box
+        styled = result.styled
+        if styled.shape[:2] != (y1 - y0, x1 - x0):
+            styled = cv2.resize(styled, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
+        if fresh_start:
+            self.canvas[y0:y1, x0:x1] = styled
+            self.region = box
             self.landed += 1
             return
         source = self.canvas.copy()
-        source[y0:y1, x0:x1] = result.styled
+        source[y0:y1, x0:x1] = styled
         region = _union(self.region, box)
         ry0, ry1, rx0, rx1 = region
         if chain is None or motion.still:  # styled from this very frame
-            fresh = source[ry0:ry1, rx0:rx1].astype(np.float32)
+            fresh = np.ascontiguousarray(source[ry0:ry1, rx0:rx1])
             covered = np.zeros((ry1 - ry0, rx1 - rx0), np.float32)
             covered[y0 - ry0:y1 - ry0, x0 - rx0:x1 - rx0] = 1.0
             valid = np.ones(motion.valid.shape, bool)
         else:
             coords, valid = chain
-            maps = motion.full_map(coords, region)
-            fresh = remap_region(source, maps).astype(np.float32)
+            maps = motion.full_map(coords, region, (ch, cw))
+            fresh = remap_region(source, maps)
             inside = (maps[0] >= x0) & (maps[0] <= x1 - 1) & (maps[1] >= y0) & (maps[1] <= y1 - 1)
-            covered = motion.full_mask(valid, region) * inside
-        trusted = motion.full_mask(self._trust, region)
-        weight = covered * (1.0 - (1.0 - self.blend) * trusted)
+            covered = motion.full_mask(valid, region, (ch, cw)) * inside
+        trusted = motion.full_mask(self._trust, region, (ch, cw))
+        weight = (covered * (1.0 - (1.0 - self.blend) * trusted)).astype(np.float32)
         self._trust = np.maximum(self._trust, valid.astype(np.float32))
-        old = self.canvas[ry0:ry1, rx0:rx1].astype(np.float32)
-        mixed = old + (fresh - old) * weight[..., None]
-        self.canvas[ry0:ry1, rx0:rx1] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+        old = self.canvas[ry0:ry1, rx0:rx1]
+        self.canvas[ry0:ry1, rx0:rx1] = cv2.blendLinear(fresh, old, weight, 1.0 - weight)
         self.region = region
         self.landed += 1
 
     def frame(self, pixels: np.ndarray) -> np.ndarray:
         """The frame with this class's styled canvas in place (outside its region: the frame itself)."""
-        if self.region is None:
-            return self.canvas
         h, w = pixels.shape[:2]
-        if self.region == (0, h, 0, w):
-            return self.canvas
-        y0, y1, x0, x1 = self.region
+        ch, cw = self._shape()
+        y0, y1, x0, x1 = self.region or (0, ch, 0, cw)
+        k = self.k
+        fy0, fy1, fx0, fx1 = y0 * k, min(h, y1 * k), x0 * k, min(w, x1 * k)
+        part = self.canvas[y0:y1, x0:x1]
+        if k > 1:
+            part = cv2.resize(part, ((x1 - x0) * k, (y1 - y0) * k), interpolation=cv2.INTER_LINEAR)
+        if (fy0, fy1, fx0, fx1) == (0, h, 0, w) and part.shape[:2] == (h, w):
+            return part
         out = pixels.copy()
-        out[y0:y1, x0:x1] = self.canvas[y0:y1, x0:x1]
+        out[fy0:fy1, fx0:fx1] = part[:fy1 - fy0, :fx1 - fx0]
         return out

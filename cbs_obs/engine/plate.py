@@ -33,19 +33,23 @@ class PlateSettings:
     """``scale``: change detection at 1/scale. ``tile``: tile side in small pixels. ``threshold``:
     per-pixel change (0-255, after exposure compensation) that counts. ``tile_fraction``: share of a
     tile's room pixels that must change. ``persist``: consecutive frames a change must last.
+    ``persist_near``: the same next to the person, whose moving hands and shadow come and go.
     ``margin``: context around restyled tiles, in output pixels. ``fade``: frames a new plate takes
     to fade in. ``full_above``: share of tiles above which the whole plate is restyled. ``edge``:
-    distance from the person, in small pixels, inside which the room is not trusted."""
+    distance from the person, in small pixels, inside which the room is not trusted. ``reveal``:
+    share of a tile, painted so far, that must be seen for real before it is restyled."""
 
     scale: int = 8
     tile: int = 10
     threshold: float = 14.0
     tile_fraction: float = 0.05
     persist: int = 3
+    persist_near: int = 45
     margin: int = 96
     fade: int = 10
     full_above: float = 0.45
-    edge: int = 2
+    edge: int = 3
+    reveal: float = 0.4
     exposure_limit: float = 0.15
 
 
@@ -106,6 +110,7 @@ class BackgroundPlate:
         self._seen_at_style: np.ndarray | None = None
         self._streak: np.ndarray | None = None  # per tile: consecutive frames it looked changed
         self._dirty: np.ndarray | None = None  # per tile: confirmed change not yet restyled
+        self._relit = 0  # consecutive frames in which the whole room's light looked different
         self.version = 0
         self._styled: dict[str, tuple[int, np.ndarray]] = {}  # spec -> (version, target styled plate)
         self._shown: dict[str, np.ndarray] = {}  # spec -> what the last frame showed
@@ -145,8 +150,9 @@ class BackgroundPlate:
             self.seen |= sure
             changed = self._changed_tiles(small, sure)
             self._streak = np.where(changed, self._streak + 1, 0)
-            confirmed = self._streak >= s.persist
-            revealed = self._tile_share(self.seen & ~self._seen_at_style) > 0.15
+            near = self._tile_share(cv2.dilate((~sure).astype(np.uint8), np.ones((s.tile, s.tile), np.uint8))) > 0
+            confirmed = self._streak >= np.where(near & (self._relit == 0), s.persist_near, s.persist)
+            revealed = (self._tile_share(self.seen & ~self._seen_at_style) > s.reveal) & ~near
             new = confirmed | (revealed & ~self._dirty)
             if not new.any():
                 return False
@@ -174,7 +180,9 @@ class BackgroundPlate:
         # the median ignores the part of the room that really changed
         gain = np.median((self.reference[both] + 1.0) / (small[both] + 1.0), axis=0)
         if np.abs(gain - 1).max() > s.exposure_limit:  # the light really changed: everything is new
+            self._relit += 1
             return np.ones_like(self._streak, bool)
+        self._relit = 0
         diff = np.abs(small * gain - self.reference).max(axis=2) > s.threshold
         clipped = (small.max(axis=2) > 235) | (self.reference.max(axis=2) > 235)  # no gain brings these back
         share = self._tile_share(diff & both & ~clipped)

@@ -1,12 +1,13 @@
-"""Segmenters by name: ``person`` for webcams, ``cityscapes`` for street scenes."""
+"""Segmenters by name: ``person`` for webcams, ``person-face`` for webcams with the face as its own
+class, ``cityscapes`` for street scenes."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from ..errors import UnknownNameError
-from .base import ClassProbs, Segmenter
+from .base import CLASS_GROUPS, ClassProbs, Segmenter, known_names
 
-SEGMENTERS = ("person", "cityscapes")
+SEGMENTERS = ("person", "person-face", "cityscapes")
 
 
 def create_segmenter(name: str, *, weights: Path | None = None, **options) -> Segmenter:
@@ -14,6 +15,10 @@ def create_segmenter(name: str, *, weights: Path | None = None, **options) -> Se
         from .person import PersonSegmenter
 
         return PersonSegmenter(weights, **options)
+    if name == "person-face":
+        from .person_face import PersonFaceSegmenter
+
+        return PersonFaceSegmenter(weights, **options)
     if name == "cityscapes":
         from .cityscapes import CityscapesSegmenter
 
@@ -30,6 +35,8 @@ def segmenter_classes(name: str, weights: Path | None = None) -> tuple[str, ...]
 
     if name == "person":
         return registry.card("selfie-landscape").classes
+    if name == "person-face":
+        return ("background", "face", "body")
     if name == "cityscapes":
         if weights is not None:
             from .cityscapes import saved_classes
@@ -41,4 +48,5 @@ def segmenter_classes(name: str, weights: Path | None = None) -> tuple[str, ...]
     raise UnknownNameError("segmenter", name, SEGMENTERS)
 
 
-__all__ = ["SEGMENTERS", "ClassProbs", "Segmenter", "create_segmenter", "segmenter_classes"]
+__all__ = ["CLASS_GROUPS", "SEGMENTERS", "ClassProbs", "Segmenter", "create_segmenter", "known_names",
+           "segmenter_classes"]

@@ -62,8 +62,13 @@ class PersonSegmenter:
             self._maps[(H, W)] = maps
         return cv2.remap(frame, maps[0], maps[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
-    @torch.inference_mode()
     def segment(self, frame: np.ndarray) -> ClassProbs:
+        person = self.person_probability(frame)
+        return ClassProbs(np.stack([1.0 - person, person]), self.classes)
+
+    @torch.inference_mode()
+    def person_probability(self, frame: np.ndarray) -> np.ndarray:
+        """P(person) at the network's size, float32 h x w (the frame stretched to it)."""
         small = cv2.cvtColor(self._sample(frame), cv2.COLOR_BGR2RGB)
         if self.session is not None:
             x = (small.astype(np.float32) * (1 / 255)).transpose(2, 0, 1)[None]
@@ -71,4 +76,4 @@ class PersonSegmenter:
         else:
             x = torch.from_numpy(small).to(self.device).permute(2, 0, 1)[None].to(self.dtype).mul_(1 / 255)
             person = self.net(x)[0, 0].float().clamp(0, 1).cpu().numpy()
-        return ClassProbs(np.stack([1.0 - person, person]), self.classes)
+        return person

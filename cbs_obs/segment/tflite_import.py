@@ -1,9 +1,11 @@
 """Import a small TFLite image model into a torch module that we own and can run anywhere.
 
-Only the operators the MediaPipe selfie segmenters use are supported (see DESIGN.md); anything
-else is refused with the operator's name, so a new model fails loudly instead of silently.
-Activations are kept NCHW; weights and constants are converted once at import time, and
-fp16 weights (DEQUANTIZE) are widened to fp32.
+Only the operators the MediaPipe selfie segmenters, face detector and face mesh use are supported
+(see DESIGN.md); anything else is refused with the operator's name, so a new model fails loudly
+instead of silently. Four-dimensional activations are kept NCHW (torch's layout); tensors of any
+other rank stay in TFLite's own layout, so RESHAPE, CONCATENATION and PAD translate axes only for
+4-D tensors. Weights and constants are converted once at import time, and fp16 weights
+(DEQUANTIZE) are widened to fp32.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from ..errors import ModelError
 _DTYPES = {0: np.float32, 1: np.float16, 2: np.int32, 4: np.int64}
 _FUSED = {0: None, 1: F.relu, 3: F.relu6}
 _SAME, _VALID = 0, 1  # builtin padding enum
+_NHWC_TO_NCHW_AXIS = {0: 0, 1: 2, 2: 3, 3: 1}
 
 
 def _same_pad(size: int, k: int, s: int, d: int = 1) -> tuple[int, int]:
@@ -68,13 +71,16 @@ class TfliteGraph(nn.Module):
         self._tflite = tflite
         self._model, self._graph = model, graph
         self.input_index = int(graph.InputsAsNumpy()[0])
-        self.output_index = int(graph.OutputsAsNumpy()[0])
+        self.output_indices = [int(i) for i in graph.OutputsAsNumpy()]
+        self.output_index = self.output_indices[0]
+        self.output_names = [graph.Tensors(i).Name().decode() for i in self.output_indices]
         shape = graph.Tensors(self.input_index).ShapeAsNumpy().tolist()
         self.input_size = (shape[1], shape[2])  # H, W
         self._raw: dict[int, np.ndarray] = {}
         self.ops: list[_Op] = []
         for i in range(graph.OperatorsLength()):
             self._import_op(graph.Operators(i))
+        self.output_shapes = [self._shape(i) for i in self.output_indices]  # TFLite layout, e.g. [1, 896, 16]
         del self._model, self._graph, self._raw, self._tflite
 
     # -- constants -----------------------------------------------------------------
@@ -97,6 +103,11 @@ class TfliteGraph(nn.Module):
             self.register_buffer(name, torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)))
         return name
 
+    def _layout_const(self, index: int) -> str:
+        """A constant operand in our activation layout: 4-D ones NCHW, others as TFLite has them."""
+        arr = self._raw[index].astype(np.float32)
+        return self._const(index, arr.transpose(0, 3, 1, 2) if arr.ndim == 4 else arr)
+
     def _nchw_const(self, index: int) -> str:
         """Elementwise operands: NHWC constants become broadcastable NCHW ones."""
         arr = self._raw[index].astype(np.float32)
@@ -105,6 +116,9 @@ class TfliteGraph(nn.Module):
         elif arr.ndim == 1 and arr.size > 1:
             arr = arr.reshape(1, -1, 1, 1)
         return self._const(index, arr)
+
+    def _shape(self, index: int) -> list[int]:
+        return [int(v) for v in self._graph.Tensors(index).ShapeAsNumpy()]
 
     # -- operators -----------------------------------------------------------------
     def _import_op(self, op) -> None:
@@ -189,6 +203,33 @@ class TfliteGraph(nn.Module):
                 return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
 
             self.ops.append(_Op("resize", ins[:1], outs, resize))
+        elif builtin == B.PRELU:
+            alpha = self._raw[ins[1]].astype(np.float32)
+            if len(self._shape(ins[0])) == 4:
+                alpha = alpha.reshape((1,) * (4 - alpha.ndim) + alpha.shape).transpose(0, 3, 1, 2)
+            self.ops.append(_Op("prelu", ins[:1], outs, _prelu, {"alpha": self._const(ins[1], alpha)}))
+        elif builtin == B.MAX_POOL_2D:
+            self._add_max_pool(ins, outs, options(tfl.Pool2DOptions))
+        elif builtin == B.PAD:
+            self._add_pad(ins, outs)
+        elif builtin == B.CONCATENATION:
+            o = options(tfl.ConcatenationOptions)
+            rank = len(self._shape(outs[0]))
+            axis = o.Axis() % rank
+            dim = _NHWC_TO_NCHW_AXIS[axis] if rank == 4 else axis
+            act = self._fused(o.FusedActivationFunction())
+            dyn = [i for i in ins if i not in self._raw]
+            consts = {f"k{n}": self._layout_const(i) for n, i in enumerate(ins) if i in self._raw}
+            slots = [f"k{n}" if i in self._raw else None for n, i in enumerate(ins)]
+
+            def concat(*xs, dim=dim, act=act, slots=slots, **kw):
+                it = iter(xs)
+                y = torch.cat([kw[s] if s else next(it) for s in slots], dim=dim)
+                return act(y) if act else y
+
+            self.ops.append(_Op("concat", dyn, outs, concat, consts))
+        elif builtin == B.RESHAPE:
+            self._add_reshape(ins, outs)
         elif builtin == B.CUSTOM and code.CustomCode() == b"Convolution2DTransposeBias":
             self._add_transpose_conv(op, ins, outs)
         else:
@@ -220,6 +261,49 @@ class TfliteGraph(nn.Module):
         if bname:
             consts["bias"] = bname
         self.ops.append(_Op("conv", ins[:1], outs, conv, consts))
+
+    def _add_max_pool(self, ins, outs, o) -> None:
+        kh, kw, sh, sw = o.FilterHeight(), o.FilterWidth(), o.StrideH(), o.StrideW()
+        same = o.Padding() == _SAME
+        act = self._fused(o.FusedActivationFunction())
+
+        def pool(x, kh=kh, kw=kw, sh=sh, sw=sw, same=same, act=act):
+            if same:  # TF ignores the padding: pad with -inf so it never wins the max
+                top, bottom = _same_pad(x.shape[2], kh, sh)
+                left, right = _same_pad(x.shape[3], kw, sw)
+                if top or bottom or left or right:
+                    x = F.pad(x, (left, right, top, bottom), value=float("-inf"))
+            y = F.max_pool2d(x, (kh, kw), (sh, sw))
+            return act(y) if act else y
+
+        self.ops.append(_Op("maxpool", ins[:1], outs, pool))
+
+    def _add_pad(self, ins, outs) -> None:
+        pads = np.asarray(self._raw[ins[1]]).astype(np.int64).reshape(-1, 2)
+        rank = len(pads)
+        # F.pad lists (before, after) pairs from the last dimension backwards.
+        order = [2, 1, 3, 0] if rank == 4 else list(range(rank - 1, -1, -1))  # NCHW's W, H, C, N in NHWC axes
+        flat = tuple(int(v) for axis in order for v in pads[axis])
+
+        def pad(x, flat=flat):
+            return F.pad(x, flat) if any(flat) else x
+
+        self.ops.append(_Op("pad", ins[:1], outs, pad))
+
+    def _add_reshape(self, ins, outs) -> None:
+        in_rank = len(self._shape(ins[0]))
+        target = self._shape(outs[0])
+        if any(v < 0 for v in target[1:]):
+            raise ModelError(f"RESHAPE to a shape with unknown dimensions {target} is not supported")
+        target = [-1, *target[1:]]  # keep the batch free
+
+        def reshape(x, in4=in_rank == 4, target=tuple(target)):
+            if in4:
+                x = x.permute(0, 2, 3, 1)  # back to TFLite's NHWC order before flattening
+            y = x.reshape(target)
+            return y.permute(0, 3, 1, 2) if len(target) == 4 else y
+
+        self.ops.append(_Op("reshape", ins[:1], outs, reshape))
 
     def _add_binary(self, ins, outs, binop, act) -> None:
         dyn, consts = [], {}
@@ -260,10 +344,18 @@ class TfliteGraph(nn.Module):
 
         self.ops.append(_Op("tconv", ins[:1], outs, tconv, {"weight": weight, "bias": bias}))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor):
+        """The model's output, or a tuple of outputs in the model's order when it has several."""
         values: dict[int, torch.Tensor] = {self.input_index: x}
         for op in self.ops:
             args = [values[i] for i in op.inputs]
             kwargs = {k: getattr(self, v) for k, v in op.consts.items()}
             values[op.outputs[0]] = op.fn(*args, **kwargs)
-        return values[self.output_index]
+        if len(self.output_indices) == 1:
+            return values[self.output_index]
+        return tuple(values[i] for i in self.output_indices)
+
+
+def _prelu(x: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """TFLite PRELU: x where x >= 0, alpha * x elsewhere (alpha per channel)."""
+    return F.relu(x) - alpha * F.relu(-x)

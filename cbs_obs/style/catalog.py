@@ -52,9 +52,20 @@ def uploads() -> dict[str, Path]:
     return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in UPLOAD_EXTS and UPLOAD_RE.match(p.stem)}
 
 
-def resolve_upload(name: str) -> Path:
-    if not UPLOAD_RE.match(name):
+WINDOWS_DEVICES = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
+
+
+def check_upload_name(name) -> str:
+    """Upload names are file names on every OS the user may copy the config dir to."""
+    if not isinstance(name, str) or not UPLOAD_RE.match(name):
         raise SettingsError(f"bad upload name {name!r}: 1-40 letters, digits, '_' or '-'")
+    if name.lower() in WINDOWS_DEVICES:
+        raise SettingsError(f"bad upload name {name!r}: it is a Windows device name; pick another")
+    return name
+
+
+def resolve_upload(name: str) -> Path:
+    check_upload_name(name)
     found = uploads().get(name)
     if found is None:
         raise UnknownNameError("upload", name, list(uploads()), "Upload an image first")
@@ -108,19 +119,62 @@ def create(spec: str, *, max_side: int | None = None) -> Style:
     raise UnknownNameError("style", spec, style_names(), "Or a family with an argument: " + ", ".join(EXAMPLES))
 
 
+def is_neural(spec: str) -> bool:
+    """True for styles run by a network (their memory grows with the picture's area)."""
+    family, _, arg = normalise_spec(spec).partition(":")
+    return family in BUILTIN_STYLES or family in ("magenta", "style-image", "johnson")
+
+
+def normalise_spec(spec: str) -> str:
+    """One spelling per style: ``IMAGE:@x``, `` image:@x`` and ``image:@x`` are the same entry."""
+    if not isinstance(spec, str):
+        return spec
+    family, sep, arg = spec.strip().partition(":")
+    family = family.strip().lower()
+    family = {"colour": "color", "gray": "grey", "greyscale": "grey"}.get(family, family)
+    arg = arg.strip()
+    if family not in PATH_FAMILIES and not arg.startswith("#"):
+        arg = arg.lower()
+    return f"{family}{sep}{arg}" if arg else family
+
+
+def _file_stamp(spec: str):
+    """What identifies the picture behind an ``@upload`` or path spec now (changes when it is replaced)."""
+    family, _, arg = spec.partition(":")
+    if family not in PATH_FAMILIES or not arg:
+        return None
+    try:
+        path = resolve_upload(arg[1:]) if arg.startswith("@") else Path(arg).expanduser()
+        st = path.stat()
+    except (OSError, SettingsError, UnknownNameError):
+        return "missing"
+    return (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 class StyleCache:
-    """Resolved styles by spec, so switching back and forth between looks costs nothing."""
+    """Resolved styles by normalised spec, so switching back and forth between looks costs nothing.
+
+    Styles made from a picture remember which file version they were made from: a re-upload under the
+    same name replaces the cached style (and frees the old one) the next time it is asked for.
+    """
 
     def __init__(self, max_side: int | None = None):
         self.max_side = max_side
-        self._styles: dict[str, Style] = {}
+        self._styles: dict[str, tuple[object, Style]] = {}
         self._lock = threading.Lock()
 
     def get(self, spec: str) -> Style:
+        key = normalise_spec(spec)
+        stamp = _file_stamp(key) if isinstance(key, str) else None
         with self._lock:
-            style = self._styles.get(spec)
-        if style is None:
-            style = create(spec, max_side=self.max_side)
-            with self._lock:
-                self._styles[spec] = style
+            entry = self._styles.get(key)
+        if entry is not None and entry[0] == stamp:
+            return entry[1]
+        style = create(key if isinstance(key, str) else spec, max_side=self.max_side)
+        with self._lock:
+            self._styles[key] = (stamp, style)
         return style
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._styles)
