@@ -20,9 +20,14 @@ DEMO_LOOK = ("background=starry-blue",)
 
 
 # -- stylize ---------------------------------------------------------------------------------
+def _segmenters_help() -> str:
+    from .segment import SEGMENTERS
+
+    return "; ".join(f"{k.name}: {k.help}" for k in SEGMENTERS.values())
+
+
 def _add_look_options(p: argparse.ArgumentParser, default_assign=()) -> None:
-    p.add_argument("--segmenter", "-s", default="person", help="person (webcam, default), person-face (webcam with "
-                   "face, body and background classes; person = face + body) or cityscapes (street scenes)")
+    p.add_argument("--segmenter", "-s", default="person", help=_segmenters_help())
     p.add_argument("--assign", "-a", action="append", metavar="CLASS=STYLE[@STRENGTH]",
                    default=None, help="style a class; repeat for several classes (cbs-obs styles list, "
                    f"cbs-obs classes). Default: {' '.join(default_assign) or 'none'}")
@@ -81,9 +86,12 @@ def _add_obs_options(p: argparse.ArgumentParser, *, flag: bool = True) -> None:
 
 
 def _segmenter_options(args) -> dict:
-    options = {"variant": args.variant} if args.segmenter in ("person", "person-face") else {}
-    if args.segmenter == "cityscapes" and args.seg_size:
-        options["size"] = args.seg_size
+    """The options the chosen segmenter declares it takes (SegmenterKind.options), from the flags."""
+    from .segment import segmenter_kind
+
+    takes = segmenter_kind(args.segmenter).options
+    given = {"variant": args.variant, "size": args.seg_size}
+    options = {k: v for k, v in given.items() if k in takes and v is not None}
     if args.weights:
         options["weights"] = args.weights
     return options
@@ -135,7 +143,10 @@ def cmd_stylize(args) -> int:
         write_image(args.mask_out, result.combined_mask())
         print(f"wrote mask {args.mask_out}")
     if args.overlay:
-        write_image(args.overlay, overlay(frame, result.probs.labels(frame.shape[:2]), stylizer.classes))
+        from .segment import segmenter_kind
+
+        write_image(args.overlay, overlay(frame, result.probs.labels(frame.shape[:2]), stylizer.classes,
+                                          colours=segmenter_kind(args.segmenter).palette))
         print(f"wrote overlay {args.overlay}")
     return 0
 
@@ -652,7 +663,7 @@ def build_parser() -> argparse.ArgumentParser:
     sh.set_defaults(func=cmd_styles_sheet)
 
     c = sub.add_parser("classes", help="list the class names a segmenter knows")
-    c.add_argument("--segmenter", "-s", default="person", help="person, person-face or cityscapes")
+    c.add_argument("--segmenter", "-s", default="person", help=_segmenters_help())
     c.add_argument("--weights", type=Path, help="a checkpoint from cbs-obs train seg (it carries its classes)")
     c.set_defaults(func=cmd_classes)
 

@@ -174,3 +174,47 @@ def test_quick_commands_do_not_load_torch(argv, tmp_path):
     proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120,
                           env={**os.environ, "CBS_OBS_CONFIG": str(tmp_path)})
     assert proc.stdout.strip().endswith("LEAN"), proc.stdout[-500:] + proc.stderr[-2000:]
+
+
+def test_a_segmenter_registered_from_outside_runs_live_with_its_declared_plate():
+    """A third-party segmenter: one registration line, then it is named like the built-in ones."""
+    from cbs_obs.segment import SEGMENTERS, ClassProbs, SegmenterKind, register_segmenter
+
+    class Halves:
+        name, classes = "halves", ("left", "right")
+
+        def segment(self, frame):
+            p = np.zeros((8, 8), np.float32)
+            p[:, :4] = 1.0
+            return ClassProbs(np.stack([p, 1 - p]), self.classes)
+
+    got = []
+
+    class Keep:
+        name = "keep"
+
+        def start(self, w, h, fps):
+            pass
+
+        def send(self, frame, pixels):
+            got.append(pixels)
+
+        def close(self):
+            pass
+
+    register_segmenter(SegmenterKind("halves", lambda weights, **o: Halves(), lambda weights: Halves.classes,
+                                     "left and right halves", static=frozenset({"right"}), plate=True))
+    register_output("keep", lambda options, app: Keep())
+    try:
+        app = LiveApp(AppConfig(engine=EngineConfig(source="clip", segmenter="halves", max_frames=5),
+                                look=Look.from_specs(["left=color:#00ff00", "right=color:#0000ff"]),
+                                outputs=(OutputSpec("keep"),), control=ControlSettings(port=0, token="t" * 32)),
+                      source=FramesSource(_clip(5), 30.0, loop=False, pace=False))
+        with app:
+            app.engine.wait(60)
+            plate = app.engine.renderer.plate
+    finally:
+        del SEGMENTERS["halves"], OUTPUTS["keep"]
+    assert len(got) == 5
+    assert (got[-1][40, 20] == (0, 255, 0)).all() and (got[-1][40, 140] == (255, 0, 0)).all()
+    assert plate is not None and plate.restyles >= 1, "the class it declared static must come from the plate"

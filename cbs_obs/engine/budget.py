@@ -13,7 +13,8 @@ import numpy as np
 
 from ..look import Look
 from ..stylizer import ClassStylizer
-from .render import STATIC_CLASSES, PerfSettings
+from ..segment import segmenter_kind
+from .render import PerfSettings
 
 STYLE_SIZES = (1280, 960, 768, 640, 512, 448, 384, 320, 256, 192, 160)
 HEADROOM = 0.8  # leave room for capture, outputs and the rest of the machine (OBS!)
@@ -37,7 +38,7 @@ def choose(stylizer: ClassStylizer, frame: np.ndarray, look: Look, fps: float, b
     seg_every = 1
     while t_seg / seg_every + t_comp > budget and seg_every < 4:
         seg_every += 1
-    static = STATIC_CLASSES.get(segmenter_name, set()) if base.plate != "off" else set()
+    static = segmenter_kind(segmenter_name).plate_classes(base.plate)  # what the renderer will serve from the plate
     moving = [s for s, g in look.groups().items() if not (static and all(a.cls in static for a in g))]
     style_size = base.style_size
     left = budget - t_seg / seg_every - t_comp

@@ -19,6 +19,7 @@ import numpy as np
 from ..composite import build_masks, composite
 from ..errors import SettingsError
 from ..look import Look
+from ..segment import segmenter_kind
 from ..segment.base import ClassProbs
 from ..stylizer import ClassStylizer
 from .edges import GuidedUpsampler, MaskSmoother
@@ -27,13 +28,6 @@ from .moving import AsyncStyler, MovingLayer, StyleResult
 from .plate import BackgroundPlate
 
 log = logging.getLogger(__name__)
-
-STATIC_CLASSES = {
-    "person": {"background"},
-    "cityscapes": {"road", "sidewalk", "building", "wall", "fence", "pole", "traffic_light", "traffic_sign",
-                   "vegetation", "terrain", "sky"},
-}
-
 
 @dataclass(frozen=True)
 class PerfSettings:
@@ -102,8 +96,7 @@ class Renderer:
                  segmenter_name: str = "person", realtime: bool = True):
         self.stylizer, self.settings, self.pool = stylizer, settings, pool
         self.async_styler = AsyncStyler(self._style_box) if settings.moving == "async" and realtime else None
-        use_plate = settings.plate == "on" or (settings.plate == "auto" and segmenter_name == "person")
-        self.static = STATIC_CLASSES.get(segmenter_name, set()) if use_plate else set()
+        self.static = set(segmenter_kind(segmenter_name).plate_classes(settings.plate))
         self.plate = BackgroundPlate(max_side=settings.plate_size, background=realtime) if self.static else None
         self.motion = Motion()
         self.layers: dict[str, MovingLayer] = {}
