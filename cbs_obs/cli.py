@@ -392,9 +392,24 @@ def cmd_demo(args) -> int:
 def cmd_token(args) -> int:
     from .control import token as tokens
 
-    print(tokens.load_or_create(rotate=args.rotate))
+    token = tokens.load_or_create(rotate=args.rotate)
+    print(f"http://{args.host}:{args.port}/?token={token}" if args.url else token)
     if args.rotate:
-        print("new token saved; restart cbs-obs run and update the OBS script and panel", file=sys.stderr)
+        print("new token saved; restart cbs-obs run and reopen the web panel (the OBS panel reads it itself)",
+              file=sys.stderr)
+    return 0
+
+
+def cmd_obs_plugin_path(args) -> int:
+    from .obs.plugin import script_path, write_location
+
+    script = script_path()
+    print(script)
+    note = write_location(script)
+    if note is None:
+        print(f"note: cannot write beside {script} (read-only); the script will look for cbs-obs on PATH",
+              file=sys.stderr)
+    print("In OBS: Tools -> Scripts -> + and open that file, then press Start engine.", file=sys.stderr)
     return 0
 
 
@@ -583,6 +598,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("token", help="print the control API token (made on first use, kept with mode 0600)")
     t.add_argument("--rotate", action="store_true", help="make a new token (the old one stops working)")
+    t.add_argument("--url", action="store_true", help="print the web panel's address with the token in it")
+    t.add_argument("--host", default="127.0.0.1", help="the engine's address, for --url (default 127.0.0.1)")
+    t.add_argument("--port", type=int, default=8765, help="the engine's port, for --url (default 8765)")
     t.set_defaults(func=cmd_token)
 
     o = sub.add_parser("obs", help="set up OBS to show the engine's output")
@@ -596,6 +614,10 @@ def build_parser() -> argparse.ArgumentParser:
     su.add_argument("--port", type=int, default=8765, help="the engine's HTTP port (default 8765)")
     su.add_argument("--url", help="stream URL, if not the local engine's")
     su.set_defaults(func=cmd_obs_setup)
+    pp = os_.add_parser("plugin-path", help="print where the OBS script is (add it in Tools -> Scripts -> +)",
+                        description="Prints the path of cbs_obs_panel.py and records beside it where this "
+                        "cbs-obs is installed, so the script can start the engine without any path typed in OBS.")
+    pp.set_defaults(func=cmd_obs_plugin_path)
 
     from .train.cli import register as register_training
 

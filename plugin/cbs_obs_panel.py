@@ -1,235 +1,363 @@
-"""cbs-obs panel for OBS Studio (Tools -> Scripts -> +): live class-based styling from inside OBS.
+"""cbs-obs panel for OBS Studio (Tools -> Scripts -> +): one click starts live class-based styling.
 
-Talks to a running ``cbs-obs run`` engine over its local HTTP API. Standard library only, because
-OBS embeds its own Python. Network calls run on a worker thread so the OBS interface never
-waits on the engine; when the engine is down the status line says so and nothing is raised.
+"Start engine" runs `cbs-obs run` (found without editing paths, see cbsobs_core.find_executable),
+keeps it running (cbsobs_supervisor), and puts its video in the current scene as a Media Source
+fitted to the canvas, with the settings that keep latency low. When the engine is gone, a
+"cbs-obs engine stopped" card covers the video, and the status line and the OBS log say why.
+An engine started in a terminal (`cbs-obs run`) on the same port is used as it is.
 
-Settings: engine URL and token (``cbs-obs token``), a style and a strength per class, presets,
-and a scene -> preset table (one ``Scene name=Preset`` per line) that the engine applies when a
-program scene goes live. Hotkeys (Settings -> Hotkeys): next/previous preset, styling on/off,
-and one per preset.
+The panel shows the engine's truth: its look, preset, fps and last error; a change made here sends
+only the class that changed; the look chosen is sent again after the engine restarts. The API token
+is read from the file cbs-obs keeps, so nothing secret is stored in the scene collection.
+
+OBS facts this file is built around: OBS builds the properties view once from script_properties();
+a callback that returns True redraws the *same* props object, so controls that depend on the engine
+are added and removed on it inside callbacks. script_log() from a thread is labelled
+"[Unknown Script]", so threads queue messages and a timer logs them. Network calls run on a worker
+thread so the OBS interface never waits on the engine. Standard library only.
 """
 from __future__ import annotations
 
+import importlib
 import json
 import queue
 import threading
-import urllib.error
-import urllib.parse
-import urllib.request
+import time
+from pathlib import Path
+
+import cbsobs_core as core
+import cbsobs_supervisor
+
+importlib.reload(core)  # OBS keeps one interpreter: "Reload Scripts" must pick up new helper files too
+importlib.reload(cbsobs_supervisor)
+Supervisor, engine_env = cbsobs_supervisor.Supervisor, cbsobs_supervisor.engine_env
 
 try:
     import obspython as obs
-except ImportError:  # imported outside OBS (tests, linters): only the pure helpers are usable
+except ImportError:  # imported outside OBS (tests, linters)
     obs = None
 
-DEFAULT_URL = "http://127.0.0.1:8765"
 HOTKEY_PREFIX = "cbs_obs."
-POLL_MS = 2000
-NO_STYLE = "none"
-
-
-# -- pure helpers (no OBS calls; unit-testable) -------------------------------------------------
-def parse_scene_table(text: str) -> dict:
-    """'Scene=Preset' lines -> {scene: preset}; blank lines and '#' comments are skipped."""
-    table = {}
-    for line in (text or "").splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        scene, _, preset = line.rpartition("=")
-        if scene.strip() and preset.strip():
-            table[scene.strip()] = preset.strip()
-    return table
-
-
-def look_patch(classes, settings_get) -> dict:
-    """The assignments the panel's settings describe, as a PATCH /api/look body.
-
-    Classes the user never set in the panel are left out, so loading the script does not undo a
-    look given on the engine's command line. ``settings_get`` returns None for unset values.
-    """
-    assignments = {}
-    for cls in classes:
-        style = settings_get("style_" + cls)
-        if not style:
-            continue
-        if style == NO_STYLE:
-            assignments[cls] = None
-        else:
-            strength = settings_get("strength_" + cls)
-            assignments[cls] = {"style": style, "strength": 1.0 if strength is None else float(strength)}
-    return {"assignments": assignments}
-
-
-class EngineClient:
-    """Blocking calls to the engine's API; returns (status, data) and never raises for network trouble."""
-
-    def __init__(self, url: str = DEFAULT_URL, token: str = "", timeout: float = 2.0):
-        self.url, self.token, self.timeout = url.rstrip("/"), token, timeout
-
-    def call(self, method: str, path: str, body=None):
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.url + path, data=data, method=method)
-        if method != "GET":
-            req.add_header("Authorization", "Bearer " + self.token)
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                return resp.status, json.loads(resp.read() or b"null")
-        except urllib.error.HTTPError as e:
-            try:
-                detail = json.loads(e.read()).get("error", "")
-            except Exception:
-                detail = ""
-            return e.code, {"error": detail or f"HTTP {e.code}"}
-        except Exception as e:  # refused, timeout, DNS...: the engine is not there
-            return 0, {"error": f"engine not reachable at {self.url} ({type(e).__name__}); start it with: cbs-obs run"}
+POLL_S = 1.0
+TICK_MS = 250
+START_WAIT_S = 20.0
+MEDIA_NAME = "cbs-obs"
+CARD_NAME = "cbs-obs engine stopped"
+CARD_FILE = core.HERE / "engine_stopped.png"
+SOURCES = [("demo", "built-in demo clip"), ("0", "camera 0"), ("1", "camera 1"), ("2", "camera 2"),
+           ("3", "camera 3"), ("file", "a video file (below)")]
+CAMERA_KINDS = ("v4l2_input", "dshow_input", "av_capture_input", "macos-avcapture")
+PICTURE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
 
 
 class Panel:
-    """The script's state: what the engine offers, what the user set, and a worker for HTTP."""
+    """State shared by OBS's threads and the worker. The worker does HTTP only; OBS calls stay on OBS threads."""
 
     def __init__(self):
-        self.client = EngineClient()
-        self.classes = []
-        self.styles = []
-        self.presets = []
-        self.status = "starting"
-        self.settings = None
-        self.pushed_look = None
-        self.pushed_scenes = None
-        self.initial_push = True  # the settings saved with the scene collection still have to reach the engine
-        self.hotkeys = {}
-        self.jobs = queue.Queue()
+        self.location = core.read_location()
+        self.port = core.default_port()
+        self.client = core.EngineClient(self.url, lambda: core.read_token(self.location))
         self.lock = threading.Lock()
+        self.state: dict | None = None  # the engine's /api/state, None while it does not answer
+        self.styles: list = []
+        self.error = ""  # the last thing that went wrong (a rejected change, an engine exit)
+        self.down_reason = ""  # why the engine does not answer
+        self.ready = False
+        self.camera_note = ""  # the raw camera the engine owns, if OBS has a source on it too
+        self.desired: dict | None = None  # {cls: (spec, strength)}: the user's look, re-sent after a restart
+        self.mirror: dict = {}  # the engine look last written into the settings
+        self.mirror_due = False
+        self.first_contact = True
+        self.last_uptime = None
+        self.logs: queue.Queue = queue.Queue()
+        self.jobs: queue.Queue = queue.Queue()
+        self.settings = None
+        self.props = None
+        self.hotkeys: dict = {}
+        self.class_props: list = []
+        self.options = {"source": "demo", "segmenter": "person"}
+        self.supervisor: Supervisor | None = None
+        self.want_video = False
+        self.card_visible = None
+        self.last_status = ""
+        self._quit = threading.Event()
         self.worker = threading.Thread(target=self._work, name="cbs-obs-panel", daemon=True)
         self.worker.start()
 
-    # worker thread: HTTP only, never OBS calls
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def set_port(self, port: int) -> None:
+        if port and port != self.port:
+            self.port = port
+            self.client = core.EngineClient(self.url, lambda: core.read_token(self.location))
+            with self.lock:
+                self.state, self.first_contact = None, True
+
+    def log(self, text: str) -> None:
+        """From any thread; the OBS timer writes it to the Script Log under this script's name."""
+        self.logs.put(text)
+
+    # -- worker thread --------------------------------------------------------------------------
     def _work(self):
-        while True:
-            job = self.jobs.get()
-            if job is None:
-                return
+        next_poll = 0.0
+        while not self._quit.is_set():
             try:
-                job()
+                job = self.jobs.get(timeout=max(0.0, next_poll - time.monotonic()))
+            except queue.Empty:
+                job = None
+            try:
+                if job is not None:
+                    job()
+                if time.monotonic() >= next_poll:
+                    self.poll()
+                    next_poll = time.monotonic() + POLL_S
             except Exception as e:  # a bug here must not surface as an OBS exception
-                self.set_status(f"internal error: {type(e).__name__}: {e}")
+                self.log(f"internal error: {type(e).__name__}: {e}")
 
-    def submit(self, fn):
-        self.jobs.put(fn)
-
-    def set_status(self, text: str):
-        with self.lock:
-            changed = text != self.status
-            self.status = text
-        if changed and obs is not None:
-            obs.script_log(obs.LOG_INFO, "[cbs-obs] " + text)
-
-    def refresh_engine(self) -> bool:
-        """Fetch classes, styles and presets (worker thread)."""
+    def poll(self) -> None:
+        """Fetch the engine's state; notice restarts and send the user's look again."""
+        if not self.ready:  # script_load has not given the port yet
+            return
         status, data = self.client.call("GET", "/api/state")
         if status != 200:
-            self.set_status(data.get("error", "engine error"))
-            return False
-        _, styles = self.client.call("GET", "/api/styles")
-        with self.lock:
-            self.classes = list(data.get("classes", []))
-            self.presets = list(data.get("presets", []))
-            self.styles = [s["name"] for s in (styles or {}).get("styles", [])]
-        look = data.get("look", {})
-        self.set_status(f"connected: {data.get('segmenter')} segmenter, preset {data.get('preset') or '-'}, "
-                        f"styling {'on' if look.get('enabled', True) else 'off'}")
-        return True
-
-    def push(self, patch, scenes):
-        """Send the look and the scene table if they changed since the last successful push (worker)."""
-        if not self.classes and not self.refresh_engine():
+            with self.lock:
+                was_up = self.state is not None
+                self.state = None
+                self.down_reason = data.get("error", f"HTTP {status}")
+            if was_up:
+                self.log("engine stopped: " + data.get("error", f"HTTP {status}"))
             return
-        if patch is not None and patch != self.pushed_look:
-            status, data = self.client.call("PATCH", "/api/look", patch)
+        uptime = (data.get("stats") or {}).get("uptime_s", 0.0)
+        with self.lock:
+            came_back = self.state is None or (self.last_uptime is not None and uptime < self.last_uptime)
+            first, self.first_contact = self.first_contact, False
+            self.last_uptime = uptime
+        if came_back:
+            _, styles = self.client.call("GET", "/api/styles")
+            with self.lock:
+                self.styles = list((styles or {}).get("styles", []))
+            self.log(f"engine answers at {self.url} ({data.get('segmenter')} segmenter)")
+        engine_look = core.look_specs(data.get("look"))
+        if came_back and not first and self.desired is not None and self.desired != engine_look:
+            self.log("engine restarted: sending the look chosen in OBS again")
+            self.send_look(self.desired, engine_look)
+            status, data2 = self.client.call("GET", "/api/state")
             if status == 200:
-                self.pushed_look = patch
-            else:
-                self.set_status("look not applied: " + data.get("error", f"HTTP {status}"))
-                return
-        if patch is not None:
-            self.initial_push = False
-        if scenes is not None and scenes != self.pushed_scenes:
-            status, data = self.client.call("PUT", "/api/scenes", scenes)
-            if status == 200:
-                self.pushed_scenes = scenes
-            else:
-                self.set_status("scene table not applied: " + data.get("error", f"HTTP {status}"))
-                return
-        self.refresh_engine()
+                data, engine_look = data2, core.look_specs(data2.get("look"))
+        with self.lock:
+            self.state = data
+            if engine_look != self.mirror or first:
+                self.mirror_due = True
+            self.desired = engine_look
 
-    def action(self, method, path, what):
-        def run():
-            status, data = self.client.call(method, path)
-            if status == 200:
-                self.refresh_engine()
+    def send_look(self, want: dict, have: dict) -> bool:
+        """PATCH only the classes that differ; a rejection is reported and leaves the others alone."""
+        ok = True
+        for cls in sorted(set(want) | set(have)):
+            if want.get(cls) == have.get(cls):
+                continue
+            value = None if cls not in want else {"style": want[cls][0], "strength": want[cls][1]}
+            status, data = self.client.call("PATCH", "/api/look", {"assignments": {cls: value}})
+            if status != 200:
+                ok = False
+                self.report(f"{cls}: change to {value['style'] if value else 'none'} rejected: "
+                            + data.get("error", f"HTTP {status}"))
+        return ok
+
+    def report(self, text: str) -> None:
+        with self.lock:
+            self.error = text
+        self.log(text)
+
+    def change_classes(self, changes: dict, pictures: dict) -> None:
+        """Worker job: upload chosen pictures, then send the changed classes."""
+        for cls, path in pictures.items():
+            p = Path(path)
+            ctype = PICTURE_TYPES.get(p.suffix.lower())
+            if ctype is None:
+                self.report(f"{cls}: pick a PNG, JPEG or WebP picture (got {p.name})")
+                changes.pop(cls, None)
+                continue
+            try:
+                body = p.read_bytes()
+            except OSError as e:
+                self.report(f"{cls}: cannot read {p}: {e.strerror}")
+                changes.pop(cls, None)
+                continue
+            status, data = self.client.call("POST", "/api/uploads/" + core.upload_name(cls), raw=body,
+                                            content_type=ctype)
+            if status not in (200, 201):
+                self.report(f"{cls}: picture not accepted: " + data.get("error", f"HTTP {status}"))
+                changes.pop(cls, None)
+        with self.lock:
+            have = core.look_specs((self.state or {}).get("look"))
+        want = dict(have)
+        for cls, value in changes.items():
+            if value is None:
+                want.pop(cls, None)
             else:
-                self.set_status(f"{what} failed: " + data.get("error", f"HTTP {status}"))
-        self.submit(run)
+                want[cls] = value
+        if self.send_look(want, have):
+            with self.lock:
+                self.error = ""
+        with self.lock:
+            self.mirror_due = True  # show the engine's answer (a rejected choice snaps back)
+        self.poll()
+
+    def action(self, method: str, path: str, what: str, body=None) -> None:
+        def run():
+            status, data = self.client.call(method, path, body)
+            if status not in (200, 201):
+                self.report(f"{what} failed: " + data.get("error", f"HTTP {status}"))
+            else:
+                self.log(f"{what}: done")
+            self.poll()
+        self.jobs.put(run)
+
+    def close(self) -> None:
+        self._quit.set()
+        if self.supervisor is not None:
+            self.supervisor.stop()
+
+    # -- engine process -------------------------------------------------------------------------
+    def engine_argv(self) -> list:
+        exe = core.find_executable(self.location)
+        if exe is None:
+            raise FileNotFoundError("cbs-obs is not installed where OBS can find it")
+        argv = [exe, "run", self.options["source"], "--port", str(self.port), "--segmenter", self.options["segmenter"]]
+        sup = self.supervisor
+        if self.desired and not (sup and sup.last_exit.startswith("engine exited (code 2)")):
+            for cls, (spec, strength) in sorted(self.desired.items()):
+                argv += ["--assign", f"{cls}={spec}@{strength:g}"]
+        return argv
+
+    def start_engine(self) -> str:
+        running = self.supervisor is not None and self.supervisor.running
+        if running:
+            return "the engine is already started by OBS"
+        status, _ = self.client.call("GET", "/api/state")
+        if status == 200:
+            return f"using the engine already running at {self.url} (started outside OBS)"
+        if core.find_executable(self.location) is None:
+            places = ", ".join(str(p) for p in core.candidate_executables(self.location)[:4])
+            text = ("cannot find cbs-obs: install it (pip install cbs-obs) and run `cbs-obs obs plugin-path` once "
+                    f"in its environment; looked in {places}...")
+            self.report(text)
+            return text
+        if self.supervisor is None:
+            log_path = core.config_dir(self.location) / "engine-obs.log"
+            self.supervisor = Supervisor(self.engine_argv, env=engine_env(core.config_dir(self.location)),
+                                         log_path=log_path, on_message=self.report_engine)
+        self.supervisor.start()
+        return "engine starting"
+
+    def report_engine(self, text: str) -> None:
+        if text.startswith(("engine exited", "cannot start")):
+            self.report(text)
+        else:
+            self.log(text)
+
+    def status(self) -> str:
+        with self.lock:
+            state, error = self.state, self.error
+            if state is None and not error.startswith(("engine exited", "cannot")):
+                error = self.down_reason or error  # why it is down matters more than what failed meanwhile
+        sup = self.supervisor.describe(answering=state is not None) if self.supervisor is not None else ""
+        text = core.status_line(state, error=error, supervisor=sup)
+        if state is None and (self.supervisor is None or not self.supervisor.running):
+            text += "; press Start engine"
+        if self.camera_note:
+            text += "; " + self.camera_note
+        return text
 
 
 PANEL = Panel() if obs is not None else None
 
 
-# -- OBS glue (main thread) ----------------------------------------------------------------------
-def _get(settings, name):
-    if not obs.obs_data_has_user_value(settings, name):
-        return None
-    if name.startswith("strength_"):
-        return obs.obs_data_get_double(settings, name)
-    return obs.obs_data_get_string(settings, name)
-
-
-def _current_patch(settings):
-    with PANEL.lock:
-        classes = list(PANEL.classes)
-    if not classes:
-        return None
-    patch = look_patch(classes, lambda n: _get(settings, n))
-    return patch if patch["assignments"] else {}
-
-
+# -- OBS glue: everything below runs on OBS's threads ----------------------------------------------
 def script_description():
-    return ("<b>cbs-obs</b>: style chosen classes of your camera live (background, person, road, cars...).<br>"
-            "Start the engine first: <code>cbs-obs run</code>; paste the token from <code>cbs-obs token</code>.")
+    return ("<b>cbs-obs</b>: style chosen classes of your camera live (background, person...).<br>"
+            "Pick a source and press <b>Start engine</b>: the styled video appears in the current scene.")
 
 
 def script_defaults(settings):
-    obs.obs_data_set_default_string(settings, "engine_url", DEFAULT_URL)
-    obs.obs_data_set_default_string(settings, "token", "")
+    obs.obs_data_set_default_string(settings, "source", "demo")
+    obs.obs_data_set_default_string(settings, "segmenter", "person")
+    obs.obs_data_set_default_int(settings, "port", core.default_port())
+    obs.obs_data_set_default_bool(settings, "autostart", True)
     obs.obs_data_set_default_string(settings, "scene_presets", "")
 
 
 def script_load(settings):
     PANEL.settings = settings
-    _configure(settings)
-    PANEL.submit(PANEL.refresh_engine)  # in the worker: OBS start-up never waits on the engine
+    if obs.obs_data_has_user_value(settings, "token"):  # older versions stored it; it lives in its file now
+        obs.obs_data_erase(settings, "token")
+    PANEL.set_port(obs.obs_data_get_int(settings, "port"))
+    PANEL.ready = True
+    _read_options(settings)
+    saved = obs.obs_data_get_string(settings, "look_json")
+    if saved:
+        try:
+            PANEL.desired = {k: (v[0], float(v[1])) for k, v in json.loads(saved).items()}
+        except (ValueError, TypeError, IndexError):
+            PANEL.desired = None
     _register_hotkeys(settings, ["next_preset", "previous_preset", "toggle"])
     obs.obs_frontend_add_event_callback(_on_event)
-    obs.timer_add(_tick, POLL_MS)
+    obs.timer_add(_tick, TICK_MS)
+    if obs.obs_data_get_bool(settings, "autostart") and obs.obs_data_get_bool(settings, "engine_wanted"):
+        PANEL.want_video = "update"  # a source the user removed from a scene stays removed
+        PANEL.log(PANEL.start_engine())
 
 
-def _configure(settings):
-    PANEL.client = EngineClient(obs.obs_data_get_string(settings, "engine_url") or DEFAULT_URL,
-                                obs.obs_data_get_string(settings, "token"))
+def _read_options(settings):
+    """What the engine is started with, read here on OBS's thread (the supervisor thread makes no OBS calls)."""
+    source = obs.obs_data_get_string(settings, "source") or "demo"
+    if source == "file":
+        source = obs.obs_data_get_string(settings, "source_file") or "demo"
+    PANEL.options = {"source": source, "segmenter": obs.obs_data_get_string(settings, "segmenter") or "person"}
 
 
 def script_update(settings):
+    """Called for every change in the panel: sends the classes whose controls changed, nothing else."""
     PANEL.settings = settings
-    _configure(settings)
-    patch = _current_patch(settings)
-    scenes = parse_scene_table(obs.obs_data_get_string(settings, "scene_presets"))
-    PANEL.submit(lambda: PANEL.push(patch or None, scenes))
-    if patch == {}:  # nothing set in the panel: nothing to send, the engine's look stands
-        PANEL.initial_push = False
+    _read_options(settings)
+    port = obs.obs_data_get_int(settings, "port")
+    if port != PANEL.port and (PANEL.supervisor is None or not PANEL.supervisor.running):
+        PANEL.set_port(port)
+    with PANEL.lock:
+        state, mirror, due = PANEL.state, dict(PANEL.mirror), PANEL.mirror_due
+    if state is None or due:  # the panel does not show the engine's look yet: nothing of it is a user change
+        return
+    changes, pictures = {}, {}
+    for cls in state.get("classes", []):
+        style = obs.obs_data_get_string(settings, "style_" + cls)
+        if style in (core.PICTURE_STYLE, core.PICTURE_REPLACE) and not obs.obs_data_get_string(settings,
+                                                                                                 "picture_" + cls):
+            continue  # a picture style waits for its picture; the class keeps its look meanwhile
+        spec = core.spec_from_controls(cls, lambda n: _get(settings, n))
+        strength = round(obs.obs_data_get_double(settings, "strength_" + cls), 3)
+        now = None if spec is None else (spec, strength)
+        was = mirror.get(cls)
+        if was is not None:  # the same look spelled as the controls spell it ("color" is "color:#00ff00")
+            was = (core.normalize_spec(was[0]), round(was[1], 3))
+        if now == was:
+            continue
+        if spec is not None and spec.startswith(("style-image:@", "image:@")):
+            picture = obs.obs_data_get_string(settings, "picture_" + cls)
+            if not (was and was[0] == spec) or picture != obs.obs_data_get_string(settings, "sent_picture_" + cls):
+                pictures[cls] = picture
+                obs.obs_data_set_string(settings, "sent_picture_" + cls, picture)
+        changes[cls] = now
+    if changes:
+        with PANEL.lock:
+            for cls, value in changes.items():  # expected answer; the engine's real one replaces it
+                if value is None:
+                    PANEL.mirror.pop(cls, None)
+                else:
+                    PANEL.mirror[cls] = value
+        PANEL.jobs.put(lambda: PANEL.change_classes(changes, pictures))
 
 
 def script_save(settings):
@@ -241,27 +369,190 @@ def script_save(settings):
 
 def script_unload():
     obs.timer_remove(_tick)
+    obs.obs_frontend_remove_event_callback(_on_event)
     for hid in PANEL.hotkeys.values():
         obs.obs_hotkey_unregister(hid)
     PANEL.hotkeys.clear()
-    PANEL.jobs.put(None)
+    PANEL.close()
+
+
+def _get(settings, name):
+    if name.startswith(("strength_", "param_")):
+        return obs.obs_data_get_double(settings, name) if name.startswith("strength_") \
+            else obs.obs_data_get_int(settings, name)
+    if name.startswith("colour_"):
+        return obs.obs_data_get_int(settings, name) if obs.obs_data_has_user_value(settings, name) else None
+    return obs.obs_data_get_string(settings, name)
 
 
 def _tick():
-    """Every 2 s: pick up presets made elsewhere, register their hotkeys, push settings once the engine is up."""
+    """OBS timer: log queued messages, show the engine's look and status, show or hide the stopped card."""
+    while True:
+        try:
+            text = PANEL.logs.get_nowait()
+        except queue.Empty:
+            break
+        obs.script_log(obs.LOG_WARNING if "rejected" in text or "exited" in text or "failed" in text
+                       or "cannot" in text else obs.LOG_INFO, "[cbs-obs] " + text)
     settings = PANEL.settings
     if settings is None:
         return
+    status = PANEL.status()
+    if status != PANEL.last_status:
+        if status.split(":")[0].split(";")[0] != PANEL.last_status.split(":")[0].split(";")[0]:
+            obs.script_log(obs.LOG_INFO, "[cbs-obs] status: " + status)  # running <-> stopped, said once
+        PANEL.last_status = status
+        obs.obs_data_set_string(settings, "status", status)
     with PANEL.lock:
-        presets = list(PANEL.presets)
-        have_classes = bool(PANEL.classes)
-    _register_hotkeys(settings, ["preset." + p for p in presets])
-    if not have_classes:
-        PANEL.submit(PANEL.refresh_engine)
-    elif PANEL.initial_push:
-        script_update(settings)
+        state, due, desired = PANEL.state, PANEL.mirror_due, PANEL.desired
+        PANEL.mirror_due = False
+    if due and state is not None:
+        _mirror_engine(settings, state)
+    if desired is not None:
+        text = json.dumps({k: list(v) for k, v in desired.items()}, sort_keys=True)
+        if text != obs.obs_data_get_string(settings, "look_json"):
+            obs.obs_data_set_string(settings, "look_json", text)
+    if state is not None:
+        _register_hotkeys(settings, ["preset." + p for p in state.get("presets", [])])
+        if PANEL.want_video:
+            _ensure_video(add=PANEL.want_video is True)
+            PANEL.want_video = False
+    _show_card(state is None)
 
 
+def _mirror_engine(settings, state):
+    """Write the engine's look (and its scene table, if the panel has none) into the panel's settings."""
+    specs = core.look_specs(state.get("look"))
+    for cls in state.get("classes", []):
+        spec, strength = specs.get(cls, (None, 1.0))
+        controls = core.controls_from_spec(spec)
+        obs.obs_data_set_string(settings, "style_" + cls, controls["style"])
+        obs.obs_data_set_double(settings, "strength_" + cls, strength)
+        if "param" in controls:
+            obs.obs_data_set_int(settings, "param_" + cls, controls["param"])
+        if "colour" in controls:
+            obs.obs_data_set_int(settings, "colour_" + cls, controls["colour"])
+    if not obs.obs_data_get_string(settings, "scene_presets").strip() and state.get("scenes"):
+        obs.obs_data_set_string(settings, "scene_presets", core.format_scene_table(state["scenes"]))
+    with PANEL.lock:
+        PANEL.mirror = specs
+
+
+# -- the video in the scene, and the card that replaces it when the engine is gone -------------------
+def _fit_to_canvas(item):
+    ovi = obs.obs_video_info()
+    obs.obs_get_video_info(ovi)
+    bounds = obs.vec2()
+    bounds.x, bounds.y = ovi.base_width, ovi.base_height
+    pos = obs.vec2()
+    pos.x, pos.y = 0, 0
+    obs.obs_sceneitem_set_alignment(item, 5)  # top left
+    obs.obs_sceneitem_set_pos(item, pos)
+    obs.obs_sceneitem_set_bounds_type(item, obs.OBS_BOUNDS_SCALE_INNER)
+    obs.obs_sceneitem_set_bounds_alignment(item, 0)  # centred in the bounds
+    obs.obs_sceneitem_set_bounds(item, bounds)
+
+
+def media_settings(url: str):
+    """The Media Source settings that keep an MJPEG stream's latency bounded (see ../shared notes)."""
+    data = obs.obs_data_create()
+    obs.obs_data_set_bool(data, "is_local_file", False)
+    obs.obs_data_set_string(data, "input", url)
+    obs.obs_data_set_string(data, "input_format", "mpjpeg")
+    obs.obs_data_set_int(data, "buffering_mb", 0)
+    obs.obs_data_set_int(data, "reconnect_delay_sec", 1)
+    obs.obs_data_set_bool(data, "restart_on_activate", False)
+    obs.obs_data_set_bool(data, "close_when_inactive", False)
+    obs.obs_data_set_bool(data, "clear_on_media_end", False)
+    obs.obs_data_set_bool(data, "hw_decode", False)
+    obs.obs_data_set_string(data, "ffmpeg_options", "use_wallclock_as_timestamps=1 fflags=nobuffer")
+    return data
+
+
+def _put_in_scene(scene, name, kind, data, add=True):
+    """Create or update source ``name`` and make sure it is in ``scene``, fitted to the canvas.
+
+    With ``add=False`` only an existing source is updated (None when there is none in the scene)."""
+    source = obs.obs_get_source_by_name(name)
+    if source is None and not add:
+        return None
+    if source is None:
+        source = obs.obs_source_create(kind, name, data, None)
+    else:
+        obs.obs_source_update(source, data)
+    item = obs.obs_scene_find_source(scene, name)
+    if item is None and add:
+        item = obs.obs_scene_add(scene, source)
+    if item is not None:
+        _fit_to_canvas(item)
+    obs.obs_source_release(source)
+    return item
+
+
+def _ensure_video(add: bool = True):
+    """The styled video in the current scene, and the stopped card above it (hidden while the engine runs)."""
+    scene_source = obs.obs_frontend_get_current_scene()
+    if scene_source is None:
+        return
+    scene = obs.obs_scene_from_source(scene_source)
+    data = media_settings(PANEL.url + "/stream.mjpg")
+    _put_in_scene(scene, MEDIA_NAME, "ffmpeg_source", data, add)
+    obs.obs_data_release(data)
+    card = obs.obs_data_create()
+    obs.obs_data_set_string(card, "file", str(CARD_FILE))
+    item = _put_in_scene(scene, CARD_NAME, "image_source", card, add)
+    obs.obs_data_release(card)
+    if item is not None:
+        obs.obs_sceneitem_set_order(item, obs.OBS_ORDER_MOVE_TOP)
+    PANEL.card_visible = None
+    PANEL.log(f"video source '{MEDIA_NAME}' in scene '{obs.obs_source_get_name(scene_source)}' plays "
+              f"{PANEL.url}/stream.mjpg")
+    cams = _camera_sources()
+    PANEL.camera_note = ""
+    if cams and PANEL.options["source"].isdigit():
+        PANEL.camera_note = (f"camera {PANEL.options['source']} is read by the engine; hide "
+                             + ", ".join(cams) + " in OBS (the styled video replaces it)")
+        PANEL.log(PANEL.camera_note)
+    obs.obs_source_release(scene_source)
+
+
+def _camera_sources() -> list:
+    sources = obs.obs_enum_sources() or []
+    names = [obs.obs_source_get_name(s) for s in sources if obs.obs_source_get_unversioned_id(s) in CAMERA_KINDS]
+    obs.source_list_release(sources)
+    return names
+
+
+def _show_card(visible: bool):
+    """Show the card in every scene that has it when the engine is gone (and only then)."""
+    if visible == PANEL.card_visible:
+        return
+    card = obs.obs_get_source_by_name(CARD_NAME)
+    if card is None:
+        return
+    obs.obs_source_release(card)
+    scenes = obs.obs_frontend_get_scenes() or []
+    for scene_source in scenes:
+        item = obs.obs_scene_find_source(obs.obs_scene_from_source(scene_source), CARD_NAME)
+        if item is not None:
+            obs.obs_sceneitem_set_visible(item, visible)
+    obs.source_list_release(scenes)
+    if PANEL.card_visible is not None or visible:
+        PANEL.log("engine gone: OBS shows the 'engine stopped' card" if visible else "engine back: card hidden")
+    if PANEL.card_visible and not visible:
+        _restart_media()
+    PANEL.card_visible = visible
+
+
+def _restart_media():
+    """OBS's Media Source stops retrying after about ten failed reconnects; reopen it when the engine is back."""
+    media = obs.obs_get_source_by_name(MEDIA_NAME)
+    if media is not None:
+        obs.obs_source_media_restart(media)
+        obs.obs_source_release(media)
+
+
+# -- hotkeys and scene events -------------------------------------------------------------------------
 def _hotkey_action(name):
     def pressed(is_pressed):
         if not is_pressed:
@@ -273,7 +564,7 @@ def _hotkey_action(name):
         elif name == "toggle":
             PANEL.action("POST", "/api/enabled/toggle", "styling on/off")
         elif name.startswith("preset."):
-            PANEL.action("POST", "/api/apply/" + urllib.parse.quote(name[7:], safe=""), "preset " + name[7:])
+            PANEL.action("POST", "/api/apply/" + core.quote(name[7:]), "preset " + name[7:])
     return pressed
 
 
@@ -298,48 +589,169 @@ def _on_event(event):
             return
         name = obs.obs_source_get_name(source)
         obs.obs_source_release(source)
-        PANEL.action("POST", "/api/scene/" + urllib.parse.quote(name, safe=""), "scene " + name)
+        PANEL.action("POST", "/api/scene/" + core.quote(name), "scene " + name)
+    elif event == obs.OBS_FRONTEND_EVENT_EXIT:
+        PANEL.close()
+
+
+# -- the properties view ------------------------------------------------------------------------------
+def _wait_for_engine(timeout: float) -> None:
+    """Inside a button callback: let the worker reach the engine, so the redraw can show its classes."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        PANEL.jobs.put(lambda: None)  # wakes the worker, which polls
+        time.sleep(0.25)
+        with PANEL.lock:
+            if PANEL.state is not None:
+                break
+    _tick()
+
+
+def _on_start(props, prop):
+    obs.obs_data_set_bool(PANEL.settings, "engine_wanted", True)
+    PANEL.want_video = True
+    PANEL.log(PANEL.start_engine())
+    _wait_for_engine(START_WAIT_S)
+    _rebuild(props)
+    return True
+
+
+def _on_stop(props, prop):
+    obs.obs_data_set_bool(PANEL.settings, "engine_wanted", False)
+    if PANEL.supervisor is not None and PANEL.supervisor.running:
+        PANEL.supervisor.stop()
+        PANEL.log("engine stopped from the panel")
+    else:
+        PANEL.log("the engine was not started by OBS; stop it where it runs (Ctrl-C in its terminal)")
+    _wait_for_engine(0.5)
+    _rebuild(props)
+    return True
+
+
+def _on_refresh(props, prop):
+    PANEL.poll()  # now, not at the worker's next poll: the redraw shows the engine as it is
+    _tick()
+    _rebuild(props)
+    return True
+
+
+def _on_add_video(props, prop):
+    _ensure_video()
+    return False
+
+
+def _on_style_changed(props, prop, settings):
+    """A class's style changed: show only the controls that style has (radius, colour, picture)."""
+    cls = obs.obs_property_name(prop)[len("style_"):]
+    group = obs.obs_property_group_content(obs.obs_properties_get(props, "classes"))
+    target = group if group is not None else props
+    style = obs.obs_data_get_string(settings, "style_" + cls)
+    for name, show in (("param_", style in core.PARAM_STYLES), ("colour_", style == "color"),
+                       ("picture_", style in (core.PICTURE_STYLE, core.PICTURE_REPLACE))):
+        p = obs.obs_properties_get(target, name + cls)
+        if p is not None:
+            obs.obs_property_set_visible(p, show)
+    return True
 
 
 def _on_apply_preset(props, prop):
     name = obs.obs_data_get_string(PANEL.settings, "preset")
     if name:
-        PANEL.action("POST", "/api/apply/" + urllib.parse.quote(name, safe=""), "preset " + name)
+        PANEL.action("POST", "/api/apply/" + core.quote(name), "preset " + name)
     return False
 
 
 def _on_save_preset(props, prop):
     name = obs.obs_data_get_string(PANEL.settings, "new_preset").strip()
     if name:
-        PANEL.action("POST", "/api/presets/" + urllib.parse.quote(name, safe=""), "saving preset " + name)
+        PANEL.action("POST", "/api/presets/" + core.quote(name), "saving preset " + name)
     return False
 
 
-def _on_refresh(props, prop):
-    PANEL.submit(PANEL.refresh_engine)
-    return True
+def _on_apply_scenes(props, prop):
+    """The scene table is sent only from this button: loading OBS never replaces the engine's table."""
+    table = core.parse_scene_table(obs.obs_data_get_string(PANEL.settings, "scene_presets"))
+    PANEL.action("PUT", "/api/scenes", "scene table", table)
+    return False
+
+
+def _rebuild(props):
+    """Add the engine-dependent controls on the props OBS shows (class controls, presets, status)."""
+    with PANEL.lock:
+        state, styles = PANEL.state, list(PANEL.styles)
+    obs.obs_data_set_string(PANEL.settings, "status", PANEL.status())
+    classes_prop = obs.obs_properties_get(props, "classes")
+    group = obs.obs_property_group_content(classes_prop)
+    for name in PANEL.class_props:
+        obs.obs_properties_remove_by_name(group, name)
+    PANEL.class_props = []
+    if state is None:
+        obs.obs_properties_add_text(group, "classes_note", "Classes", obs.OBS_TEXT_INFO)
+        PANEL.class_props.append("classes_note")
+        starting = PANEL.supervisor is not None and PANEL.supervisor.running
+        obs.obs_data_set_string(PANEL.settings, "classes_note",
+                                "the engine is starting: press Refresh when it answers" if starting
+                                else "start the engine (or press Refresh) to style its classes")
+    else:
+        choices = core.style_choices(styles)
+        for cls in state.get("classes", []):
+            lst = obs.obs_properties_add_list(group, "style_" + cls, "Style: " + cls, obs.OBS_COMBO_TYPE_LIST,
+                                              obs.OBS_COMBO_FORMAT_STRING)
+            for name in choices:
+                obs.obs_property_list_add_string(lst, name, name)
+            obs.obs_property_set_modified_callback(lst, _on_style_changed)
+            obs.obs_properties_add_float_slider(group, "strength_" + cls, "Strength: " + cls, 0.0, 1.0, 0.05)
+            obs.obs_properties_add_int_slider(group, "param_" + cls, "Radius / block: " + cls, 1, 99, 1)
+            obs.obs_properties_add_color(group, "colour_" + cls, "Colour: " + cls)
+            obs.obs_properties_add_path(group, "picture_" + cls, "Picture: " + cls, obs.OBS_PATH_FILE,
+                                        "Pictures (*.png *.jpg *.jpeg *.webp)", None)
+            PANEL.class_props += [n + cls for n in ("style_", "strength_", "param_", "colour_", "picture_")]
+            style = obs.obs_data_get_string(PANEL.settings, "style_" + cls)
+            for name, show in (("param_", style in core.PARAM_STYLES), ("colour_", style == "color"),
+                               ("picture_", style in (core.PICTURE_STYLE, core.PICTURE_REPLACE))):
+                obs.obs_property_set_visible(obs.obs_properties_get(group, name + cls), show)
+    if state is not None:
+        PANEL.log("panel shows controls for " + ", ".join(state.get("classes", [])))
+    plist = obs.obs_properties_get(props, "preset")
+    obs.obs_property_list_clear(plist)
+    for name in (state or {}).get("presets", []):
+        obs.obs_property_list_add_string(plist, name, name)
 
 
 def script_properties():
     props = obs.obs_properties_create()
-    obs.obs_properties_add_text(props, "engine_url", "Engine URL", obs.OBS_TEXT_DEFAULT)
-    obs.obs_properties_add_text(props, "token", "API token (cbs-obs token)", obs.OBS_TEXT_PASSWORD)
-    with PANEL.lock:
-        classes, styles, presets, status = list(PANEL.classes), list(PANEL.styles), list(PANEL.presets), PANEL.status
-    obs.obs_properties_add_text(props, "status", "Status: " + status, obs.OBS_TEXT_INFO)
-    obs.obs_properties_add_button(props, "refresh", "Reconnect / refresh lists", _on_refresh)
-    for cls in classes:
-        lst = obs.obs_properties_add_list(props, "style_" + cls, "Style: " + cls, obs.OBS_COMBO_TYPE_LIST,
-                                          obs.OBS_COMBO_FORMAT_STRING)
-        for name in [NO_STYLE, *styles]:
-            obs.obs_property_list_add_string(lst, name, name)
-        obs.obs_properties_add_float_slider(props, "strength_" + cls, "Strength: " + cls, 0.0, 1.0, 0.05)
-    plist = obs.obs_properties_add_list(props, "preset", "Preset", obs.OBS_COMBO_TYPE_LIST, obs.OBS_COMBO_FORMAT_STRING)
-    for name in presets:
-        obs.obs_property_list_add_string(plist, name, name)
+    PANEL.props = props
+    obs.obs_properties_add_button(props, "start_engine", "Start engine", _on_start)
+    obs.obs_properties_add_button(props, "stop_engine", "Stop engine", _on_stop)
+    obs.obs_properties_add_button(props, "refresh", "Refresh", _on_refresh)
+    obs.obs_properties_add_text(props, "status", "Engine", obs.OBS_TEXT_INFO)
+    obs.obs_properties_add_group(props, "classes", "Look", obs.OBS_GROUP_NORMAL, obs.obs_properties_create())
+    src = obs.obs_properties_add_list(props, "source", "Source", obs.OBS_COMBO_TYPE_LIST, obs.OBS_COMBO_FORMAT_STRING)
+    for value, label in SOURCES:
+        obs.obs_property_list_add_string(src, label, value)
+    obs.obs_properties_add_path(props, "source_file", "Video file", obs.OBS_PATH_FILE,
+                                "Videos (*.mp4 *.mkv *.mov *.webm *.avi);;All files (*)", None)
+    seg = obs.obs_properties_add_list(props, "segmenter", "Segmenter", obs.OBS_COMBO_TYPE_LIST,
+                                      obs.OBS_COMBO_FORMAT_STRING)
+    obs.obs_property_list_add_string(seg, "person (webcam)", "person")
+    obs.obs_property_list_add_string(seg, "cityscapes (street scenes)", "cityscapes")
+    obs.obs_properties_add_int(props, "port", "Engine port", 1024, 65535, 1)
+    obs.obs_properties_add_bool(props, "autostart", "Start the engine with OBS (once started here)")
+    obs.obs_properties_add_button(props, "add_video", "Add the styled video to the current scene", _on_add_video)
+    obs.obs_properties_add_list(props, "preset", "Preset", obs.OBS_COMBO_TYPE_LIST, obs.OBS_COMBO_FORMAT_STRING)
     obs.obs_properties_add_button(props, "apply_preset", "Apply preset", _on_apply_preset)
     obs.obs_properties_add_text(props, "new_preset", "Save current look as", obs.OBS_TEXT_DEFAULT)
     obs.obs_properties_add_button(props, "save_preset", "Save preset", _on_save_preset)
     obs.obs_properties_add_text(props, "scene_presets", "Scene -> preset (one 'Scene=Preset' per line)",
                                 obs.OBS_TEXT_MULTILINE)
+    obs.obs_properties_add_button(props, "apply_scenes", "Apply scene table", _on_apply_scenes)
+    if PANEL.state is None:  # the engine may already be running: ask it once, briefly, so classes show now
+        status, data = core.EngineClient(PANEL.url, PANEL.client.token_fn, timeout=0.3).call("GET", "/api/state")
+        if status == 200:
+            _, styles = core.EngineClient(PANEL.url, timeout=0.5).call("GET", "/api/styles")
+            with PANEL.lock:
+                PANEL.state, PANEL.styles = data, list((styles or {}).get("styles", []))
+                PANEL.mirror_due = True
+            _tick()
+    _rebuild(props)
     return props

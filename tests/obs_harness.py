@@ -60,8 +60,8 @@ class Xvfb:
 
 class Obs:
     def __init__(self, tmp: Path, display: str, *, script_settings: dict | None = None,
-                 scenes=("Scene", "Scene 2")):
-        self.tmp, self.display = tmp, display
+                 scenes=("Scene", "Scene 2"), canvas=(640, 360), env: dict | None = None):
+        self.tmp, self.display, self.canvas, self.extra_env = tmp, display, canvas, env or {}
         self.port = free_port()
         self.password = secrets.token_hex(8)
         self.script_settings = script_settings
@@ -73,7 +73,7 @@ class Obs:
     def config(self) -> Path:
         return self.tmp / "config" / "obs-studio"
 
-    def _write_config(self) -> None:
+    def _write_config(self, collection: bool = True) -> None:
         cfg = self.config
         (cfg / "basic" / "profiles" / "Test").mkdir(parents=True, exist_ok=True)
         (cfg / "basic" / "scenes").mkdir(parents=True, exist_ok=True)
@@ -84,8 +84,10 @@ class Obs:
             f"ServerEnabled=true\nServerPort={self.port}\nAlertsEnabled=false\nAuthRequired=true\n"
             f"ServerPassword={self.password}\n")
         (cfg / "basic" / "profiles" / "Test" / "basic.ini").write_text(
-            "[General]\nName=Test\n[Video]\nBaseCX=640\nBaseCY=360\nOutputCX=640\nOutputCY=360\nFPSType=0\n"
-            "FPSCommon=30\n")
+            f"[General]\nName=Test\n[Video]\nBaseCX={self.canvas[0]}\nBaseCY={self.canvas[1]}\nOutputCX={self.canvas[0]}\n"
+            f"OutputCY={self.canvas[1]}\nFPSType=0\nFPSCommon=30\n")
+        if not collection:
+            return
         collection = {
             "name": "Test", "current_scene": self.scenes[0], "current_program_scene": self.scenes[0],
             "scene_order": [{"name": s} for s in self.scenes],
@@ -96,8 +98,9 @@ class Obs:
             collection["modules"] = {"scripts-tool": [{"path": str(PLUGIN), "settings": self.script_settings}]}
         (cfg / "basic" / "scenes" / "Test.json").write_text(json.dumps(collection))
 
-    def start(self, timeout: float = 30) -> "Obs":
-        self._write_config()
+    def start(self, timeout: float = 30, *, fresh: bool = True) -> "Obs":
+        """``fresh=False`` keeps the scene collection OBS saved when it last closed (a restart)."""
+        self._write_config(collection=fresh)
         # importing cv2 points QT_QPA_PLATFORM_PLUGIN_PATH at its own Qt: OBS must not see any QT_* of ours
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("QT_") and k not in ("WAYLAND_DISPLAY", "XDG_SESSION_TYPE", "XDG_CURRENT_DESKTOP",
@@ -106,7 +109,7 @@ class Obs:
         runtime.mkdir(mode=0o700, exist_ok=True)
         env.update(HOME=str(self.tmp), XDG_CONFIG_HOME=str(self.tmp / "config"), XDG_CACHE_HOME=str(self.tmp / "cache"),
                    XDG_RUNTIME_DIR=str(runtime), DISPLAY=self.display, QT_QPA_PLATFORM="xcb",
-                   PATH="/usr/local/bin:/usr/bin:/bin", LIBGL_ALWAYS_SOFTWARE="1")
+                   PATH="/usr/local/bin:/usr/bin:/bin", LIBGL_ALWAYS_SOFTWARE="1", **self.extra_env)
         self.proc = subprocess.Popen(["obs", "--multi", "--disable-missing-files-check", "--collection", "Test",
                                       "--profile", "Test"], cwd=self.tmp, env=env, stdout=open(self.log, "w"),
                                      stderr=subprocess.STDOUT, start_new_session=True)
@@ -132,6 +135,9 @@ class Obs:
 
         logging.getLogger("obsws_python").setLevel(logging.CRITICAL)
         return obs.ReqClient(host="127.0.0.1", port=self.port, password=self.password, timeout=5)
+
+    def collection(self) -> dict:
+        return json.loads((self.config / "basic" / "scenes" / "Test.json").read_text())
 
     def obs_log(self) -> str:
         logs = sorted((self.config / "logs").glob("*.txt"))

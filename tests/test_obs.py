@@ -1,4 +1,6 @@
-"""Against a real OBS Studio (headless under Xvfb): the script panel, hotkeys, scene presets,
+"""Against a real OBS Studio (headless under Xvfb): the one-click path a streamer walks (script added from
+Tools -> Scripts -> +, Start engine, a style picked, the engine killed, OBS restarted), the script panel, hotkeys,
+scene presets,
 the engine's OBS bridge, and a media source playing the engine's stream."""
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import TOKEN, wait_for
-from tests.obs_harness import Obs, Xvfb, require_obs
+from tests.obs_harness import Obs, Xvfb, free_port, require_obs
 
 
 
@@ -41,27 +43,56 @@ def api(live_engine, method, path, body=None):
         return json.load(r)
 
 
+def _write_token(token: str) -> None:
+    """The token file the engine would have written: the script reads it from there (nothing pasted)."""
+    from cbs_obs.control.token import token_path
+
+    token_path().parent.mkdir(parents=True, exist_ok=True)
+    token_path().write_text(token + "\n")
+
+
+def _log_has(o, text, timeout=20.0):
+    wait_until(lambda: text in o.obs_log(), timeout, f"OBS log line {text!r}")
+
+
 @pytest.fixture
 def obs_with_script(display, live_engine, tmp_path):
-    settings = {"engine_url": live_engine.server.url, "token": TOKEN, "style_background": "color:#0000ff",
-                "strength_background": 1.0, "scene_presets": "Scene 2=Magenta\n# comment\nScene=Blurred"}
-    o = Obs(tmp_path, display, script_settings=settings).start()
+    _write_token(TOKEN)
+    api(live_engine, "PUT", "/api/scenes", {"Scene 2": "Magenta", "Scene": "Blurred"})
+    o = Obs(tmp_path, display, script_settings={"port": live_engine.server.port}).start()
     yield o
     o.stop()
     log = o.obs_log()
     assert "Traceback" not in log, log[-3000:]
 
 
-def test_script_settings_reach_the_engine(obs_with_script, live_engine):
-    wait_until(lambda: style_of(live_engine) == "color:#0000ff", what="the script's style to reach the engine")
-    assert "Loaded python script: cbs_obs_panel.py" in obs_with_script.obs_log()
-    wait_until(lambda: live_engine.controller.presets.scenes == {"Scene 2": "Magenta", "Scene": "Blurred"},
-               what="the scene table")
+def test_panel_shows_the_engines_look_and_keeps_its_scene_table(display, live_engine, tmp_path):
+    """Findings 4 and 6: a script loaded with OBS shows the look the engine runs (not 'none / 0.00'),
+    never replaces the engine's scene table with its own empty one, and stores no token."""
+    _write_token(TOKEN)
+    api(live_engine, "PUT", "/api/scenes", {"Scene 2": "Magenta"})
+    api(live_engine, "PATCH", "/api/look", {"assignments": {"background": {"style": "blur:9", "strength": 0.8}}})
+    o = Obs(tmp_path, display, script_settings={"port": live_engine.server.port, "token": "old-plain-token",
+                                                "scene_presets": ""}).start()
+    try:
+        _log_has(o, "engine answers at")
+        time.sleep(2.5)  # several polls and ticks: nothing may be pushed
+        assert live_engine.controller.presets.scenes == {"Scene 2": "Magenta"}
+        assert style_of(live_engine) == "blur:9"
+    finally:
+        o.stop()
+    saved = o.collection()["modules"]["scripts-tool"][0]["settings"]
+    assert saved["style_background"] == "blur" and saved["param_background"] == 9
+    assert abs(saved["strength_background"] - 0.8) < 1e-6
+    assert saved["scene_presets"] == "Scene 2=Magenta"
+    assert "token" not in saved and TOKEN not in json.dumps(o.collection())
+    assert "Traceback" not in o.obs_log()
 
 
 def test_hotkeys_switch_presets(obs_with_script, live_engine):
-    wait_until(lambda: style_of(live_engine) == "color:#0000ff", what="script ready")
+    _log_has(obs_with_script, "engine answers at")
     c = obs_with_script.client()
+    wait_until(lambda: "cbs_obs.preset.Green" in str(c.get_hot_key_list().hotkeys), 10, "preset hotkeys")
     c.trigger_hot_key_by_name("cbs_obs.preset.Green")
     wait_until(lambda: style_of(live_engine) == "color:#00ff00", what="hotkey preset Green")
     c.trigger_hot_key_by_name("cbs_obs.next_preset")
@@ -73,7 +104,7 @@ def test_hotkeys_switch_presets(obs_with_script, live_engine):
 
 
 def test_program_scene_switch_applies_its_preset(obs_with_script, live_engine):
-    wait_until(lambda: live_engine.controller.presets.scenes.get("Scene 2") == "Magenta", what="scene table")
+    _log_has(obs_with_script, "engine answers at")
     c = obs_with_script.client()
     c.set_current_scene_transition("Cut")
     c.set_current_program_scene("Scene 2")
@@ -83,15 +114,15 @@ def test_program_scene_switch_applies_its_preset(obs_with_script, live_engine):
 
 
 def test_script_with_engine_down_says_so_without_exceptions(display, tmp_path):
-    o = Obs(tmp_path, display, script_settings={"engine_url": "http://127.0.0.1:9", "token": "x",
-                                                 "style_background": "blur"}).start()
+    o = Obs(tmp_path, display, script_settings={"port": free_port(), "style_background": "blur"}).start()
     try:
-        wait_until(lambda: "engine not reachable at http://127.0.0.1:9" in o.obs_log(), 15, "status line")
+        _log_has(o, "[cbs-obs] status: engine stopped: engine not reachable at http://127.0.0.1:", 15)
         o.client().trigger_hot_key_by_name("cbs_obs.next_preset")
-        time.sleep(1.0)
+        _log_has(o, "next preset failed: engine not reachable", 10)
     finally:
         o.stop()
-    assert "Traceback" not in o.obs_log()
+    log = o.obs_log()
+    assert "Traceback" not in log and "[Unknown Script]" not in log
 
 
 def test_bridge_follows_scenes_and_reconnects_after_obs_restart(display, live_engine, tmp_path):
@@ -135,7 +166,7 @@ def test_obs_setup_media_source_shows_styled_frames(display, live_engine, tmp_pa
     from cbs_obs.obs.bridge import ObsSettings
     from cbs_obs.obs.setup import setup_source
 
-    o = Obs(tmp_path, display).start()
+    o = Obs(tmp_path, display, canvas=(1280, 720)).start()
     try:
         settings = ObsSettings("127.0.0.1", o.port, o.password)
         api(live_engine, "PATCH", "/api/look", {"assignments": {"background": "color:#00ff00"}})
@@ -143,6 +174,9 @@ def test_obs_setup_media_source_shows_styled_frames(display, live_engine, tmp_pa
         assert "created source 'cbs-obs'" in setup_source(settings, url)
         assert "updated source 'cbs-obs'" in setup_source(settings, url)  # idempotent
         c = o.client()
+        item = next(i for i in c.get_scene_item_list("Scene").scene_items if i["sourceName"] == "cbs-obs")
+        t = item["sceneItemTransform"]  # finding 9: fitted to the 1280x720 canvas, not 640x360 in a corner
+        assert (t["boundsType"], t["boundsWidth"], t["boundsHeight"]) == ("OBS_BOUNDS_SCALE_INNER", 1280, 720)
         inputs = {i["inputName"]: i["inputKind"] for i in c.get_input_list().inputs}
         assert inputs["cbs-obs"] == "ffmpeg_source"
 
@@ -164,3 +198,237 @@ def test_obs_setup_media_source_shows_styled_frames(display, live_engine, tmp_pa
               f"-> OBS screenshot shows it: {t_obs * 1000:.0f} ms")
     finally:
         o.stop()
+
+
+def _cli(*args, timeout=120):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).with_name("cbs-obs")
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_obs_setup_says_what_is_wrong_in_one_line(display, tmp_path):
+    """Finding 9: OBS not running, and a wrong password, each get their own one-line message."""
+    r = _cli("obs", "setup", "--obs-port", str(free_port()))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "cannot reach OBS" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    o = Obs(tmp_path, display).start()
+    try:
+        r = _cli("obs", "setup", "--obs-port", str(o.port), "--obs-password", "wrong-password")
+        assert r.returncode == 2 and "Traceback" not in r.stderr
+        assert "the password is wrong" in r.stderr and "cannot reach" not in r.stderr, r.stderr
+        assert "wrong-password" not in r.stderr + r.stdout
+    finally:
+        o.stop()
+
+
+# -- the streamer's path: OBS running, script added from Tools -> Scripts -> +, one click ------------
+def _engine_pids(port: int) -> list[int]:
+    from pathlib import Path
+
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(a.endswith(b"cbs-obs") for a in argv[:2]) and b"run" in argv and str(port).encode() in argv:
+            pids.append(int(proc.name))
+    return pids
+
+
+def _engine_argv(pid: int) -> list[str]:
+    from pathlib import Path
+
+    return [a.decode() for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if a]
+
+
+def _engine_state(port: int):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/state", timeout=2) as r:
+            return json.load(r)
+    except Exception:
+        return None
+
+
+def _engine_style(port: int, cls="background"):
+    state = _engine_state(port)
+    if state is None:
+        return None
+    return next((a["style"] for a in state["look"]["assignments"] if a["cls"] == cls), "none")
+
+
+def _shot_or_none(client, name):
+    try:
+        return _screenshot(client, name)
+    except Exception:
+        return None
+
+
+def _is_green(img):
+    return img is not None and _corner_is(img, (0, 255, 0), 60)
+
+
+def _combo_boxes(png, x=990, top=250):
+    """Style combos in the panel's Look group (found by their colour in a screenshot): their centres' y."""
+    img = cv2.imread(str(png))
+    col = img[:, x].astype(int)
+    group = next(y for y in range(top, img.shape[0]) if abs(col[y] - [56, 46, 43]).sum() < 6)
+    runs, start = [], None
+    for y in range(group, img.shape[0]):
+        inside = abs(col[y] - [75, 64, 60]).sum() < 6
+        if inside and start is None:
+            start = y
+        elif not inside and start is not None:
+            if y - start >= 18:
+                runs.append((start + y) // 2)
+            start = None
+    return runs
+
+
+def test_one_click_path_as_a_streamer(display, tmp_path, person_model):
+    """OBS already running; `cbs-obs obs plugin-path`; Tools -> Scripts -> + with that path; Start engine;
+    a style picked in the panel and seen in OBS; the engine killed (card, log, restart, look back);
+    OBS restarted (engine back by itself, scene table intact); OBS closed (engine gone)."""
+    from tests.obs_ui import ScriptsWindow, Screen, require_xdotool
+
+    require_xdotool()
+    port = free_port()
+    o = Obs(tmp_path, display, canvas=(1280, 720), env={"CBS_OBS_PORT": str(port)}).start()
+    screen = Screen(display, tmp_path / "shots")
+    figures = {}
+    try:
+        r = _cli("obs", "plugin-path")
+        assert r.returncode == 0, r.stderr
+        script = r.stdout.strip()
+        win = ScriptsWindow(screen).open()
+        t_added = time.monotonic()
+        win.add_script(script)
+        _log_has(o, "Loaded python script: cbs_obs_panel.py", 10)
+        screen.shot("1-script-added-default-size")
+        win.enlarge()
+        screen.click(967, 143)  # Start engine: the first control of the panel
+        t_click = time.monotonic()
+        c = o.client()
+        wait_until(lambda: _engine_state(port) is not None, 60, "the engine started by the panel")
+        pids = _engine_pids(port)
+        assert len(pids) == 1
+        argv = _engine_argv(pids[0])
+        assert not {"--vcam", "--null", "--record", "--preview"} & set(argv), argv  # no output flags
+        wait_until(lambda: (img := _shot_or_none(c, "cbs-obs")) is not None and img.mean() > 20, 30,
+                   "styled video in OBS's Media Source")
+        figures["script added -> styled video in OBS"] = time.monotonic() - t_added
+        figures["Start engine clicked -> styled video in OBS"] = time.monotonic() - t_click
+        shot = screen.shot("2-engine-started")
+        inputs = {i["inputName"]: i["inputKind"] for i in c.get_input_list().inputs}
+        assert inputs.get("cbs-obs") == "ffmpeg_source" and inputs.get("cbs-obs engine stopped") == "image_source"
+        media = c.get_input_settings("cbs-obs").input_settings
+        assert "use_wallclock_as_timestamps=1" in media["ffmpeg_options"] and media["buffering_mb"] == 0
+        items = {i["sourceName"]: i for i in c.get_scene_item_list("Scene").scene_items}
+        t = items["cbs-obs"]["sceneItemTransform"]
+        assert (t["boundsType"], t["boundsWidth"], t["boundsHeight"]) == ("OBS_BOUNDS_SCALE_INNER", 1280, 720)
+        assert not items["cbs-obs engine stopped"]["sceneItemEnabled"]
+        _log_has(o, "panel shows controls for background, person", 5)
+        _log_has(o, "[cbs-obs] status: engine running", 5)
+
+        # a style picked in the panel: the background's style list, typed like a user ("color" = green)
+        combos = _combo_boxes(shot)
+        assert len(combos) >= 2, f"no style lists in the panel (see {shot})"
+        screen.click(995, combos[0])
+        screen.type("color")
+        screen.key("Return")
+        wait_until(lambda: _engine_style(port) == "color", 15, "the panel's choice to reach the engine")
+        wait_until(lambda: _is_green(_shot_or_none(c, "cbs-obs")), 15, "green background in OBS")
+        screen.click(952, 231)  # Refresh: the status line shows the new look
+        screen.shot("3-style-picked")
+
+        # the engine dies: the card, the log, the supervisor, the look
+        t_kill = time.monotonic()
+        import os
+        import signal
+
+        os.kill(pids[0], signal.SIGKILL)
+        scene_item = items["cbs-obs engine stopped"]["sceneItemId"]
+        wait_until(lambda: c.get_scene_item_enabled("Scene", scene_item).scene_item_enabled, 10, "stopped card")
+        figures["engine killed -> stopped card shown"] = time.monotonic() - t_kill
+        card = _shot_or_none(c, "Scene")
+        assert card is not None and abs(card[1, 160].astype(int) - [60, 60, 200]).sum() < 90, "card not on screen"
+        _log_has(o, "engine gone: OBS shows the 'engine stopped' card", 5)
+        _log_has(o, "engine exited (killed by SIGKILL)", 5)
+        _log_has(o, "[cbs-obs] status: engine stopped", 5)
+        screen.shot("4-engine-killed-script-log")
+        win.close_script_log()
+        screen.click(952, 231)  # Refresh
+        screen.shot("5-engine-killed-panel")
+        wait_until(lambda: _engine_state(port) is not None, 60, "the supervisor to restart the engine")
+        wait_until(lambda: _engine_style(port) == "color", 15, "the look to return")
+        wait_until(lambda: not c.get_scene_item_enabled("Scene", scene_item).scene_item_enabled, 10, "card hidden")
+        wait_until(lambda: _is_green(_shot_or_none(c, "cbs-obs")), 30, "green video back in OBS")
+        figures["engine killed -> styled video back in OBS"] = time.monotonic() - t_kill
+        screen.click(952, 231)
+        screen.shot("6-engine-back")
+
+        # Stop engine: the engine goes, the card shows; Start engine: it comes back with the look
+        screen.click(966, 187)
+        wait_until(lambda: not _engine_pids(port), 15, "Stop engine to stop the engine")
+        wait_until(lambda: c.get_scene_item_enabled("Scene", scene_item).scene_item_enabled, 10, "card after Stop")
+        _log_has(o, "engine stopped from the panel", 5)
+        screen.click(967, 143)
+        wait_until(lambda: _engine_style(port) == "color", 60, "Start engine again, with the look")
+
+        # the user's scene table (set in the web panel) survives an OBS restart
+        token = open(os.path.join(os.environ["CBS_OBS_CONFIG"], "token")).read().strip()
+
+        def put(path, body):
+            req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method="PUT" if "scenes" in path else "POST",
+                                         data=json.dumps(body).encode(),
+                                         headers={"Authorization": f"Bearer {token}",
+                                                  "Content-Type": "application/json"})
+            urllib.request.urlopen(req, timeout=10).close()
+
+        put("/api/presets/Teal", {"assignments": [{"cls": "background", "style": "color:#008080", "strength": 1}]})
+        put("/api/scenes", {"Scene 2": "Teal"})
+        c.disconnect()
+        o.stop()
+        wait_until(lambda: not _engine_pids(port), 15, "the engine to stop with OBS")
+        t_restart = time.monotonic()
+        o.start(fresh=False)
+        wait_until(lambda: _engine_state(port) is not None, 60, "the engine to start with OBS")
+        figures["OBS started -> engine answers (autostart)"] = time.monotonic() - t_restart
+        time.sleep(2.5)
+        state = _engine_state(port)
+        assert state["scenes"] == {"Scene 2": "Teal"}
+        assert _engine_style(port) == "color"
+        c = o.client()
+        wait_until(lambda: _is_green(_shot_or_none(c, "cbs-obs")), 30, "the styled video in OBS after its restart")
+        c.disconnect()
+    finally:
+        o.stop()
+    wait_until(lambda: not _engine_pids(port), 15, "the engine to stop with OBS")
+    log = o.obs_log()
+    assert "Traceback" not in log and "[Unknown Script]" not in log
+    for k, v in figures.items():
+        print(f"{k}: {v:.1f} s")
+
+
+def test_script_added_while_the_engine_runs_shows_class_controls_at_once(display, live_engine, tmp_path):
+    """Finding 2: added through Tools -> Scripts -> + with an engine already running (started in a
+    terminal), the panel shows the class controls straight away, without restarting OBS."""
+    from tests.obs_ui import ScriptsWindow, Screen, require_xdotool
+
+    require_xdotool()
+    _write_token(TOKEN)
+    o = Obs(tmp_path, display, env={"CBS_OBS_PORT": str(live_engine.server.port)}).start()
+    try:
+        screen = Screen(display, tmp_path / "shots")
+        win = ScriptsWindow(screen).open()
+        win.add_script(_cli("obs", "plugin-path").stdout.strip())
+        _log_has(o, "panel shows controls for background, person", 5)
+        screen.shot("script-added-engine-running")
+    finally:
+        o.stop()
+    assert "Traceback" not in o.obs_log()

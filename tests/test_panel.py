@@ -102,6 +102,8 @@ def test_panel_without_token_shows_the_error(browser, live_engine):
     click(browser, By.CSS_SELECTOR, 'button[data-cls="background"][data-style="blur"]')
     WebDriverWait(browser, 30).until(lambda d: "API token" in d.find_element(By.ID, "error").text)
     assert live_engine.look == before
+    time.sleep(3.5)  # two state polls later the reason is still on screen (it used to vanish within 1.5 s)
+    assert "API token" in browser.find_element(By.ID, "error").text
 
 
 def test_uploading_a_picture_adds_a_style(browser, live_engine, tmp_path):

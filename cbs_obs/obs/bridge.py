@@ -32,20 +32,41 @@ class ObsSettings:
         return f"ObsSettings(host={self.host!r}, port={self.port}, password={'***' if self.password else None})"
 
 
+def _port_open(host: str, port: int, timeout: float) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def connect(settings: ObsSettings):
-    """A ReqClient, or CbsError saying what to check."""
+    """A ReqClient, or CbsError saying what to check: OBS not listening and a refused password read differently."""
     import obsws_python as obs
 
+    if not _port_open(settings.host, settings.port, min(settings.timeout, 3.0)):
+        raise CbsError(f"cannot reach OBS at {settings.host}:{settings.port}: start OBS and turn on Tools -> "
+                       "WebSocket Server Settings -> Enable WebSocket server (port "
+                       f"{settings.port}, or pass --obs-port)")
+    quiet = logging.getLogger("obsws_python")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # it logs tracebacks (and the password) on failures; we say it in one line
     try:
         return obs.ReqClient(host=settings.host, port=settings.port, password=settings.password or "",
                              timeout=settings.timeout)
     except Exception as e:
-        text = str(e)
-        if "auth" in text.lower() or "4009" in text:
-            raise CbsError(f"OBS at {settings.host}:{settings.port} refused the password; set the one from "
-                           "Tools -> WebSocket Server Settings (CBS_OBS_OBS_PASSWORD or --obs-password)") from None
-        raise CbsError(f"cannot reach OBS at {settings.host}:{settings.port} ({type(e).__name__}); is OBS running "
-                       "with Tools -> WebSocket Server Settings -> Enable WebSocket server?") from None
+        text = f"{type(e).__name__} {e}".lower()
+        if "auth" in text or "4009" in text or "identify" in text or "closed" in text:
+            hint = "the password is wrong" if settings.password else "it needs a password"
+            raise CbsError(f"OBS at {settings.host}:{settings.port} refused the connection: {hint}; use the one "
+                           "from Tools -> WebSocket Server Settings -> Show Connect Info (CBS_OBS_OBS_PASSWORD or "
+                           "--obs-password)") from None
+        raise CbsError(f"OBS at {settings.host}:{settings.port} did not answer as obs-websocket 5 "
+                       f"({type(e).__name__}); is that port OBS's WebSocket server?") from None
+    finally:
+        quiet.setLevel(level)
 
 
 class ObsBridge:
