@@ -19,7 +19,7 @@ from .engine import Engine, EngineConfig, PerfSettings
 from .engine.sources import FramesSource
 from .look import Look
 from .errors import InputError
-from .quality import ANALYSIS_SIZE, InputFlow, Regions, currency, halo, instability, pops, summary
+from .quality import ANALYSIS_SIZE, InputFlow, Regions, currency, halo, instability, mask_instability, pops, summary
 from .segment import create_segmenter
 from .stylizer import ClassStylizer
 from .video import frames as video_frames
@@ -135,6 +135,30 @@ def _rss_mb() -> float | None:
     return None
 
 
+def edge_steadiness(frames: list[np.ndarray], n: int = 60) -> dict:
+    """The person mask's edge on the first ``n`` frames: the segmenter's own mask stretched to the frame,
+    next to the engine's (smoothed along the motion where unsure, edges snapped by the guided filter)."""
+    from .engine.edges import GuidedUpsampler, MaskSmoother
+    from .engine.motion import Motion
+
+    frames = frames[:n]
+    segmenter, motion, smoother = create_segmenter("person"), Motion(), MaskSmoother(PerfSettings().smoothing)
+    size = (frames[0].shape[0], frames[0].shape[1])
+    raw, ours = [], []
+    for i, f in enumerate(frames):
+        probs = segmenter.segment(f)
+        motion.update(f)
+        small_raw = probs.mask(["person"])
+        smooth = smoother(probs, motion).mask(["person"])
+        full_raw = cv2.resize(small_raw, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
+        full_ours = GuidedUpsampler(f)(smooth, size)
+        raw.append((i, cv2.resize(full_raw, ANALYSIS_SIZE, interpolation=cv2.INTER_AREA)))
+        ours.append((i, cv2.resize(full_ours, ANALYSIS_SIZE, interpolation=cv2.INTER_AREA)))
+    flow = InputFlow({i: cv2.resize(f, ANALYSIS_SIZE, interpolation=cv2.INTER_AREA) for i, f in enumerate(frames)})
+    return {"frames": len(frames), "segmenter_bilinear": summary(mask_instability(raw, flow)),
+            "engine": summary(mask_instability(ours, flow))}
+
+
 def steadiness(frames: list[np.ndarray], look: Look, cap: Capture, *, styled_class: str, naive_frames: int) -> dict:
     """Temporal instability, pops, currency and halo of the engine's output, next to the input's own
     and the naive path's (every frame styled in full at output size), on the same clip."""
@@ -183,6 +207,7 @@ def steadiness(frames: list[np.ndarray], look: Look, cap: Capture, *, styled_cla
             r["ours_vs_naive"] = round(r["ours_on_naive_window"]["mean"] / r["naive"]["mean"], 2)
     if styled_class == "background":
         result["halo"] = halo(dict(window), inputs, fresh, regions)
+        result["mask_edge_instability"] = edge_steadiness(frames)
     return result
 
 

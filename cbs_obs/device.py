@@ -7,6 +7,7 @@ torch network asks (an engine running ONNX Runtime models never loads it: ~0.4 G
 from __future__ import annotations
 
 import os
+import threading
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -115,12 +116,32 @@ def threads() -> int:
     return int(env) if env else max(1, os.cpu_count() or 1)
 
 
-def ort_session(model: str | bytes):
-    """An ONNX Runtime session with spinning off: engines that alternate would otherwise fight."""
+_local = threading.local()
+
+
+def background_work() -> None:
+    """Mark the calling thread as background work (styling while frames keep flowing): it runs at a
+    lower OS priority and its networks on one core, so the frame loop never waits for it; it simply
+    refreshes as often as the spare CPU allows."""
+    _local.background = True
+    if hasattr(os, "setpriority"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        except OSError:  # not allowed here: the one-core session still leaves room
+            pass
+
+
+def is_background() -> bool:
+    return getattr(_local, "background", False)
+
+
+def ort_session(model: str | bytes, *, background: bool = False):
+    """An ONNX Runtime session with spinning off: engines that alternate would otherwise fight.
+    ``background``: one thread, run on the caller's own (low-priority) thread."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads()
+    opts.intra_op_num_threads = 1 if background else threads()
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.log_severity_level = 3
     return ort.InferenceSession(model, sess_options=opts, providers=list(ort_providers()))

@@ -53,3 +53,23 @@ class DownloadError(ModelError):
 
 class SettingsError(CbsError, ValueError):
     """A setting (strength, feather, size...) is out of range or malformed."""
+
+
+class DeviceError(CbsError):
+    """An output device (the virtual camera) is missing; the message carries how to install it."""
+
+
+class DeviceBusyError(DeviceError):
+    """An output device exists but another program holds it."""
+
+
+class ObsError(CbsError):
+    """OBS could not be reached over obs-websocket."""
+
+
+class ObsAuthError(ObsError):
+    """OBS answered but refused the password."""
+
+
+class ListenError(CbsError):
+    """The engine's HTTP server cannot listen where it was asked to."""

@@ -98,6 +98,25 @@ def instability(outputs: list[tuple[int, np.ndarray]], flow: InputFlow, regions:
     return out
 
 
+def mask_instability(masks: list[tuple[int, np.ndarray]], flow: InputFlow, band: int = 6,
+                     still: float = 0.5) -> list[float]:
+    """Flicker of a mask's edge where nothing moves: |m_t - warp(m_{t-1})| (0-255) on trusted pixels
+    within ``band`` px of the edge whose flow is under ``still`` px (what moves is allowed to change)."""
+    out = []
+    kernel = np.ones((2 * band + 1,) * 2, np.uint8)
+    for (i, prev), (j, cur) in zip(masks[:-1], masks[1:], strict=True):
+        coords, valid = flow.pair(i, j)
+        h, w = cur.shape
+        motion = np.linalg.norm(coords - grid(h, w), axis=2)
+        edge = cv2.dilate(cv2.Canny((cur > 0.5).astype(np.uint8) * 255, 1, 1), kernel) > 0
+        keep = edge & valid & (motion < still)
+        if np.count_nonzero(keep) < 50:
+            continue
+        warped = cv2.remap(prev, coords[..., 0], coords[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        out.append(float(np.abs(cur - warped)[keep].mean()) * 255)
+    return out
+
+
 def summary(values: list[float]) -> dict:
     if not values:
         return {"mean": None, "p95": None, "pairs": 0}
@@ -131,8 +150,10 @@ def halo(outputs: dict[int, np.ndarray], inputs: dict[int, np.ndarray], fresh: d
          regions: Regions, band: int = 30) -> dict:
     """The band of unstyled room around the person, and a ghost outline of the person in the room.
 
-    ``width_px``: unstyled room pixels (output within 4 levels of the input where styling that frame
-    moves it by more than 15) within ``band`` px outside the person, per pixel of the person's outline.
+    ``width_px``: how far, in pixels, the room around the person stays unstyled: at each distance
+    1..``band`` px outside the person's edge, the share of styling missing (0 where the output moved
+    from the input as far as styling that very frame does, 1 where it did not move at all; only
+    pixels the style changes by more than 15 levels count), summed over the distances.
     ``ghost``: edge energy of the output 8-24 px outside the person over that 40-56 px out, divided
     by the same ratio for the input: 1.0 is no outline that the scene itself does not have."""
     widths, ghosts = [], []
@@ -142,14 +163,17 @@ def halo(outputs: dict[int, np.ndarray], inputs: dict[int, np.ndarray], fresh: d
         d = regions.ring[i]
         if not (d == 0).any():
             continue
-        inp = inputs[i].astype(np.int16)
-        styled_moves = np.abs(fresh[i].astype(np.int16) - inp).mean(2) > 15
-        unstyled = np.abs(got.astype(np.int16) - inp).mean(2) < 4
-        near = (d > 0) & (d <= band)
-        contours, _ = cv2.findContours((d == 0).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-        outline = sum(cv2.arcLength(c, True) for c in contours)
-        if outline > 0:
-            widths.append(np.count_nonzero(near & unstyled & styled_moves) / outline)
+        inp = inputs[i].astype(np.float32)
+        wanted = np.abs(fresh[i].astype(np.float32) - inp).mean(2)
+        done = np.abs(got.astype(np.float32) - inp).mean(2)
+        missing = np.clip(1.0 - done / np.maximum(wanted, 1e-3), 0.0, 1.0)
+        counted = wanted > 15
+        width = 0.0
+        for dist in range(1, band + 1):
+            at = counted & (d > dist - 1) & (d <= dist)
+            if np.count_nonzero(at) >= 20:
+                width += float(missing[at].mean())
+        widths.append(width)
         e_out, e_in = _edges(got), _edges(inputs[i])
         close, far = (d > 8) & (d <= 24), (d > 40) & (d <= 56)
         if close.any() and far.any():

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .errors import CbsError
+from .errors import CbsError, ListenError
 
 log = logging.getLogger(__name__)
 MAX_BODY = 8 * 1024 * 1024
@@ -376,12 +376,12 @@ class WebServer:
         except OSError as e:
             sock.close()
             if e.errno == errno.EADDRINUSE:
-                raise CbsError(f"cannot listen on {self.host}:{self.port} ({e.strerror}); another program "
+                raise ListenError(f"cannot listen on {self.host}:{self.port} ({e.strerror}); another program "
                                "(or another cbs-obs) uses it: pick another port with --port") from e
             if e.errno == errno.EACCES:
-                raise CbsError(f"cannot listen on {self.host}:{self.port} ({e.strerror}); ports below 1024 need "
+                raise ListenError(f"cannot listen on {self.host}:{self.port} ({e.strerror}); ports below 1024 need "
                                "administrator rights: use a port above 1024 with --port") from e
-            raise CbsError(f"cannot listen on {self.host}:{self.port} ({e.strerror}); "
+            raise ListenError(f"cannot listen on {self.host}:{self.port} ({e.strerror}); "
                            "this machine has no such address: use --host 127.0.0.1 or one of its own") from e
         sock.setblocking(False)
         return sock
@@ -411,7 +411,7 @@ class WebServer:
             time.sleep(0.01)
         if not server.started:
             self.close()
-            raise CbsError(f"the HTTP server on {self.host}:{self.port} did not start; see the log with --verbose")
+            raise ListenError(f"the HTTP server on {self.host}:{self.port} did not start; see the log with --verbose")
         log.info("listening on %s", self.url)
 
     def close(self) -> None:

@@ -218,3 +218,17 @@ def test_a_segmenter_registered_from_outside_runs_live_with_its_declared_plate()
     assert len(got) == 5
     assert (got[-1][40, 20] == (0, 255, 0)).all() and (got[-1][40, 140] == (255, 0, 0)).all()
     assert plate is not None and plate.restyles >= 1, "the class it declared static must come from the plate"
+
+
+def test_each_error_type_has_its_http_status():
+    """One table decides: what the request got wrong is 400; what the engine cannot serve is 5xx."""
+    from cbs_obs.control.errors import status_for
+    from cbs_obs.errors import (ChecksumError, DeviceError, DownloadError, ModelError, ModelMissingError,
+                                SettingsError, UnknownNameError)
+
+    assert status_for(SettingsError("x")) == 400
+    assert status_for(UnknownNameError("style", "x", ["a"])) == 400
+    assert status_for(ModelError("not a checkpoint")) == 400  # the user's own file is wrong
+    assert status_for(DeviceError("no driver")) == 400
+    assert status_for(DownloadError("x")) == 502
+    assert status_for(ModelMissingError("x")) == 503 and status_for(ChecksumError("x")) == 503

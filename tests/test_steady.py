@@ -224,3 +224,20 @@ def test_offline_and_live_plates_agree_on_when_to_restyle(person_model):
     live.styled("s")
     assert wait_for(lambda: live.restyles == 1)
     live.close()
+
+
+def test_a_screen_playing_video_in_the_room_is_restyled_at_a_calm_pace():
+    """A monitor showing video changes every frame; restyling (and fading in) its tile every few frames
+    would keep the room shimmering. After a restyle a tile waits ``cooldown`` frames."""
+    plate, styles = make_plate(cooldown=30, fade=4)
+    bg = np.ones((360, 640), np.float32)
+    base = room_frame()
+    plate.update(base, bg)
+    plate.styled("s")
+    rng = np.random.default_rng(3)
+    for _ in range(90):
+        frame = base.copy()
+        frame[40:120, 60:160] = rng.integers(0, 255, (1, 1, 3), dtype=np.uint8)  # the screen's picture changes
+        plate.update(frame, bg)
+        plate.styled("s")
+    assert 2 <= plate.restyles <= 1 + 90 // 30, f"{plate.restyles} restyles in 90 frames with a 30-frame cooldown"

@@ -7,12 +7,25 @@ from __future__ import annotations
 
 import logging
 
-from ..errors import CbsError
+from ..errors import ChecksumError, CbsError, DownloadError, ModelMissingError
 from ..web import HttpError, json_response
 
 log = logging.getLogger(__name__)
 
 _LOOK_FIELDS = "use assignments, mask, enabled"
+
+# The one table from error type to HTTP status, most specific first. What the request asked for is
+# wrong: 400. The engine cannot serve it right now through no fault of the request: 5xx.
+STATUS_BY_ERROR: tuple[tuple[type[CbsError], int], ...] = (
+    (DownloadError, 502),  # a model could not be fetched from where it lives
+    (ModelMissingError, 503),  # a model is not installed on this machine
+    (ChecksumError, 503),  # a cached model is damaged
+    (CbsError, 400),
+)
+
+
+def status_for(error: CbsError) -> int:
+    return next(status for kind, status in STATUS_BY_ERROR if isinstance(error, kind))
 
 
 def _where(loc) -> str:
@@ -73,7 +86,8 @@ def install_error_handlers(app) -> None:
 
     @app.exception_handler(CbsError)
     async def _refused(request, exc: CbsError):
-        return json_response({"error": str(exc), "status": 400}, 400)
+        status = status_for(exc)
+        return json_response({"error": str(exc), "status": status}, status)
 
     @app.exception_handler(Exception)
     async def _bug(request, exc: Exception):  # a bug must not kill the server; say so without internals

@@ -19,10 +19,19 @@ from .motion import Motion
 
 
 class GuidedUpsampler:
-    """Upsamples small masks of one frame to its full size, edges snapped to the frame's own edges."""
+    """Upsamples small masks of one frame to its full size, edges snapped to the frame's own edges.
 
-    def __init__(self, frame: np.ndarray, radius: int = 1, eps: float = 1e-3):
-        self.gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY).astype(np.float32) * np.float32(1 / 255)
+    The filter runs against the frame at about 640 px across (``guide_side``); the result is then
+    stretched to full size: edges 2-3x finer than the segmenter's at a quarter of full-size cost."""
+
+    def __init__(self, frame: np.ndarray, radius: int = 1, eps: float = 1e-3, guide_side: int = 640):
+        h, w = frame.shape[:2]
+        self.size = (h, w)
+        k = max(1, round(max(h, w) / guide_side))
+        gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        if k > 1:
+            gray = cv2.resize(gray, (-(-w // k), -(-h // k)), interpolation=cv2.INTER_AREA)
+        self.gray = gray.astype(np.float32) * np.float32(1 / 255)
         self.radius, self.eps = radius, eps
         self._small: dict[tuple[int, int], tuple] = {}
 
@@ -37,10 +46,10 @@ class GuidedUpsampler:
 
     def __call__(self, small: np.ndarray, size: tuple[int, int], cutoff: float = 0.0) -> np.ndarray:
         """``small`` at ``size``; values within ``cutoff`` of 0 or 1 snap to it (sure pixels stay bit-exact)."""
-        h, w = size
-        mask = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
-        if (h, w) != self.gray.shape:
-            return _snap(mask, cutoff)
+        if tuple(size) != self.size:
+            return _snap(cv2.resize(small, (size[1], size[0]), interpolation=cv2.INTER_LINEAR), cutoff)
+        gh, gw = self.gray.shape
+        mask = cv2.resize(small, (gw, gh), interpolation=cv2.INTER_LINEAR)
         g, mean_g, var_g, k = self._guide_at(small.shape)
         mean_p = cv2.blur(small, k)
         a = (cv2.blur(g * small, k) - mean_g * mean_p) / (var_g + np.float32(self.eps))
@@ -49,15 +58,16 @@ class GuidedUpsampler:
         # where the mask is surely 0 or 1 all around, the filter gives the mask back: work only near edges
         edge = cv2.dilate(((mean_p > 0.0) & (mean_p < 1.0)).astype(np.uint8), np.ones(k, np.uint8))
         ys, xs = np.nonzero(edge)
-        if len(ys) == 0:
-            return mask
-        sh, sw = small.shape
-        cy0, cy1, cx0, cx1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-        fy, fx = h / sh, w / sw
-        y0, y1, x0, x1 = round(cy0 * fy), round(cy1 * fy), round(cx0 * fx), round(cx1 * fx)
-        ab = cv2.resize(np.dstack([a, b])[cy0:cy1, cx0:cx1], (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
-        q = cv2.multiply(ab[..., 0], self.gray[y0:y1, x0:x1]) + ab[..., 1]
-        mask[y0:y1, x0:x1] = _snap(np.clip(q, 0.0, 1.0), cutoff)
+        if len(ys):
+            sh, sw = small.shape
+            cy0, cy1, cx0, cx1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+            fy, fx = gh / sh, gw / sw
+            y0, y1, x0, x1 = round(cy0 * fy), round(cy1 * fy), round(cx0 * fx), round(cx1 * fx)
+            ab = cv2.resize(np.dstack([a, b])[cy0:cy1, cx0:cx1], (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+            mask[y0:y1, x0:x1] = np.clip(cv2.multiply(ab[..., 0], self.gray[y0:y1, x0:x1]) + ab[..., 1], 0.0, 1.0)
+        mask = _snap(mask, cutoff)  # before stretching: bilinear keeps sure 0s and 1s exact, at a quarter the cost
+        if (gh, gw) != tuple(size):
+            mask = cv2.resize(mask, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
         return mask
 
 

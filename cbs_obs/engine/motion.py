@@ -63,9 +63,9 @@ class Motion:
 
     def __init__(self, scale: int = FLOW_SCALE, fine: bool = True):
         self.scale = scale
-        # the flow that carries styled pixels is computed down to half the flow size (DIS finest scale 1:
-        # about 25% lower warping error on real clips than the ultrafast default, 2-4 ms); the reverse
-        # flow only checks it, so the default is enough there
+        # ``fine``: the carrying flow down to half the flow size (DIS finest scale 1: about 25% lower
+        # warping error on real clips than the ultrafast default, for 2-4 ms a frame; a styled hand drifts
+        # half as much between refreshes); the reverse flow only checks it, so the default is enough there
         self._dis = _dis(1 if fine else 2)
         self._check = _dis(2)
         self._prev: np.ndarray | None = None

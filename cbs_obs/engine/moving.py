@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..device import background_work
 from .motion import Motion, remap_region
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ class AsyncStyler:
         return out
 
     def _loop(self) -> None:
+        background_work()
         while True:
             with self._cond:
                 while self._request is None and not self._stop:

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..device import background_work
+
 log = logging.getLogger(__name__)
 
 
@@ -34,6 +36,8 @@ class PlateSettings:
     per-pixel change (0-255, after exposure compensation) that counts. ``tile_fraction``: share of a
     tile's room pixels that must change. ``persist``: consecutive frames a change must last.
     ``persist_near``: the same next to the person, whose moving hands and shadow come and go.
+    ``cooldown``: frames before a restyled tile may be restyled again (a screen playing video in the
+    room would otherwise be restyled, and its new texture faded in, all the time).
     ``margin``: context around restyled tiles, in output pixels. ``fade``: frames a new plate takes
     to fade in. ``full_above``: share of tiles above which the whole plate is restyled. ``edge``:
     distance from the person, in small pixels, inside which the room is not trusted. ``reveal``:
@@ -45,6 +49,7 @@ class PlateSettings:
     tile_fraction: float = 0.05
     persist: int = 3
     persist_near: int = 45
+    cooldown: int = 90
     margin: int = 96
     fade: int = 10
     full_above: float = 0.45
@@ -110,6 +115,7 @@ class BackgroundPlate:
         self._seen_at_style: np.ndarray | None = None
         self._streak: np.ndarray | None = None  # per tile: consecutive frames it looked changed
         self._dirty: np.ndarray | None = None  # per tile: confirmed change not yet restyled
+        self._age: np.ndarray | None = None
         self._relit = 0  # consecutive frames in which the whole room's light looked different
         self.version = 0
         self._styled: dict[str, tuple[int, np.ndarray]] = {}  # spec -> (version, target styled plate)
@@ -142,16 +148,20 @@ class BackgroundPlate:
                 self.reference, self._seen_at_style = small, sure.copy()
                 ty, tx = -(-sh // s.tile), -(-sw // s.tile)
                 self._streak, self._dirty = np.zeros((ty, tx), np.int32), np.zeros((ty, tx), bool)
+                self._age = np.zeros((ty, tx), np.int32)  # frames since each tile was last restyled
                 self._styled.clear()
                 self._shown.clear()
                 self._fades.clear()
                 self._changed(np.ones((ty, tx), bool))
+                self._age[:] = s.cooldown  # the first styling starts no cooldown
                 return True
             self.seen |= sure
+            self._age += 1
             changed = self._changed_tiles(small, sure)
             self._streak = np.where(changed, self._streak + 1, 0)
             near = self._tile_share(cv2.dilate((~sure).astype(np.uint8), np.ones((s.tile, s.tile), np.uint8))) > 0
             confirmed = self._streak >= np.where(near & (self._relit == 0), s.persist_near, s.persist)
+            confirmed &= (self._age >= s.cooldown) | (self._relit > 0)
             revealed = (self._tile_share(self.seen & ~self._seen_at_style) > s.reveal) & ~near
             new = confirmed | (revealed & ~self._dirty)
             if not new.any():
@@ -192,6 +202,7 @@ class BackgroundPlate:
     def _changed(self, tiles: np.ndarray) -> None:
         self.version += 1
         self._dirty |= tiles
+        self._age[tiles] = 0
         self._pending.append((self.version, time.monotonic()))
         self._cond.notify_all()
 
@@ -233,6 +244,7 @@ class BackgroundPlate:
         return bool(self._wanted) and (bool(self._dirty.any()) or any(s not in self._styled for s in self._wanted))
 
     def _loop(self) -> None:
+        background_work()
         while True:
             with self._cond:
                 while not self._stop and (self.plate is None or not self._todo()):

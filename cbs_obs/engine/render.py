@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..composite import build_masks, composite
+from ..composite import class_mask, composite
 from ..errors import SettingsError
 from ..look import Look
 from ..segment import segmenter_kind
@@ -105,9 +105,10 @@ class Renderer:
         self._boxes: dict[str, tuple[int, int, int, int] | None] = {}
         self._count = 0
         self._last: tuple[np.ndarray, Look, np.ndarray] | None = None  # (thumbnail, look, output)
+        self._interim: dict[str, np.ndarray] = {}  # static spec -> this look's first frame, styled in line
 
-    def _segment(self, pixels: np.ndarray) -> ClassProbs:
-        return self.smoother(self.stylizer.segmenter.segment(pixels), self.motion)
+    def _segment(self, pixels: np.ndarray, moving: bool) -> ClassProbs:
+        return self.smoother(self.stylizer.segmenter.segment(pixels), self.motion if moving else None)
 
     def _box_for(self, spec: str, shape: tuple[int, int]) -> tuple[int, int, int, int] | None:
         """Last frame's box for ``spec`` when cropping pays off, else None (style the whole frame)."""
@@ -165,9 +166,10 @@ class Renderer:
         self._count += 1
         tag = self._count
         t_motion = time.perf_counter()
-        self.motion.update(pixels)
+        if moving_specs:  # only moving classes need the input's motion; masks are smoothed without it
+            self.motion.update(pixels)
         stages["motion"] = time.perf_counter() - t_motion
-        seg_future = self.pool.submit(_timed, self._segment, pixels) if need_seg else None
+        seg_future = self.pool.submit(_timed, self._segment, pixels, bool(moving_specs)) if need_seg else None
         t_style = time.perf_counter()
         self._style_moving(pixels, moving_specs, tag)
         stages["style"] = time.perf_counter() - t_style
@@ -176,8 +178,10 @@ class Renderer:
         probs = self._probs
         t1 = time.perf_counter()
         shape = pixels.shape[:2]
-        edges = GuidedUpsampler(pixels) if self.settings.edges and not look.mask.hard else None
-        masks = build_masks(probs, look, shape, upsample=edges)
+        # the room's edge around the person is where a pale band would show: snap those masks to the frame
+        edges = GuidedUpsampler(pixels) if self.settings.edges and static_specs and not look.mask.hard else None
+        masks = {spec: class_mask(probs, groups[spec], shape, look.mask, edges if spec in static_specs else None)
+                 for spec in groups}
         styled = {spec: self.layers[spec].frame(pixels) for spec in moving_specs}
         for spec in moving_specs:
             self._boxes[spec] = box_of(probs.mask([a.cls for a in groups[spec]]), shape)
@@ -187,8 +191,12 @@ class Renderer:
                 self.plate.update(pixels, probs.mask(sorted(self.static & set(probs.classes))))
             for spec in static_specs:
                 plate = self.plate.styled(spec)
-                if plate is None:  # first frame of a new look: style this frame once, the plate follows
-                    plate = self.stylizer.styles.get(spec).apply(pixels)
+                if plate is None:  # a new look: style one frame in line and show it until the plate is ready
+                    plate = self._interim.get(spec)
+                    if plate is None or plate.shape != pixels.shape:
+                        plate = self._interim[spec] = self.stylizer.styles.get(spec).apply(pixels)
+                else:
+                    self._interim.pop(spec, None)
                 styled[spec] = plate
         out = composite(pixels, [(masks[s], styled[s]) for s in masks])
         stages["composite"] = time.perf_counter() - t1

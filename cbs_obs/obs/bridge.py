@@ -10,7 +10,7 @@ import os
 import threading
 from dataclasses import dataclass
 
-from ..errors import CbsError
+from ..errors import ObsAuthError, ObsError
 
 log = logging.getLogger(__name__)
 logging.getLogger("obsws_python").setLevel(logging.WARNING)
@@ -47,7 +47,7 @@ def connect(settings: ObsSettings):
     import obsws_python as obs
 
     if not _port_open(settings.host, settings.port, min(settings.timeout, 3.0)):
-        raise CbsError(f"cannot reach OBS at {settings.host}:{settings.port}: start OBS and turn on Tools -> "
+        raise ObsError(f"cannot reach OBS at {settings.host}:{settings.port}: start OBS and turn on Tools -> "
                        "WebSocket Server Settings -> Enable WebSocket server (port "
                        f"{settings.port}, or pass --obs-port)")
     quiet = logging.getLogger("obsws_python")
@@ -60,10 +60,10 @@ def connect(settings: ObsSettings):
         text = f"{type(e).__name__} {e}".lower()
         if "auth" in text or "4009" in text or "identify" in text or "closed" in text:
             hint = "the password is wrong" if settings.password else "it needs a password"
-            raise CbsError(f"OBS at {settings.host}:{settings.port} refused the connection: {hint}; use the one "
+            raise ObsAuthError(f"OBS at {settings.host}:{settings.port} refused the connection: {hint}; use the one "
                            "from Tools -> WebSocket Server Settings -> Show Connect Info (CBS_OBS_OBS_PASSWORD or "
                            "--obs-password)") from None
-        raise CbsError(f"OBS at {settings.host}:{settings.port} did not answer as obs-websocket 5 "
+        raise ObsError(f"OBS at {settings.host}:{settings.port} did not answer as obs-websocket 5 "
                        f"({type(e).__name__}); is that port OBS's WebSocket server?") from None
     finally:
         quiet.setLevel(level)

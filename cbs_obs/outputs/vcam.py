@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from ..engine.frames import Frame
-from ..errors import CbsError
+from ..errors import DeviceBusyError, DeviceError
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +45,9 @@ class VirtualCamera:
         except Exception as e:  # pyvirtualcam raises RuntimeError/ValueError with backend details
             detail = str(e).splitlines()[0] if str(e) else type(e).__name__
             if "busy" in detail.lower() or "in use" in detail.lower():
-                raise CbsError(f"virtual camera {self.device or ''} is busy ({detail}); close the program "
+                raise DeviceBusyError(f"virtual camera {self.device or ''} is busy ({detail}); close the program "
                                "using it, or pick another device with --vcam-device") from e
-            raise CbsError(f"no virtual camera available ({detail}); to fix: {_fix_hint()}") from e
+            raise DeviceError(f"no virtual camera available ({detail}); to fix: {_fix_hint()}") from e
         self.size = (width, height)
         log.info("virtual camera %s (%s) %dx%d@%g", self.cam.device, self.cam.backend, width, height, self.fps)
 

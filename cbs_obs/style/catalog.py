@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import OrderedDict
 from pathlib import Path
 
 from .. import paths
@@ -151,30 +152,58 @@ def _file_stamp(spec: str):
     return (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-class StyleCache:
-    """Resolved styles by normalised spec, so switching back and forth between looks costs nothing.
+class StyleLibrary:
+    """Every style the process uses, built once per (normalised spec, size cap) and shared: the
+    stylizer, the background plate, the budget, the control API, the contact sheet and the bench all
+    ask here. Bounded (least recently used styles are let go); styles made from a picture remember
+    the file version they were made from, so a re-upload under the same name is picked up."""
 
-    Styles made from a picture remember which file version they were made from: a re-upload under the
-    same name replaces the cached style (and frees the old one) the next time it is asked for.
-    """
-
-    def __init__(self, max_side: int | None = None):
-        self.max_side = max_side
-        self._styles: dict[str, tuple[object, Style]] = {}
+    def __init__(self, capacity: int = 48):
+        self.capacity = capacity
+        self._entries: OrderedDict[tuple[str, int | None], tuple[object, Style]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, spec: str) -> Style:
+    def get(self, spec: str, max_side: int | None = None) -> Style:
         key = normalise_spec(spec)
         stamp = _file_stamp(key) if isinstance(key, str) else None
+        slot = (key, max_side)
         with self._lock:
-            entry = self._styles.get(key)
-        if entry is not None and entry[0] == stamp:
-            return entry[1]
-        style = create(key if isinstance(key, str) else spec, max_side=self.max_side)
+            entry = self._entries.get(slot)
+            if entry is not None and entry[0] == stamp:
+                self._entries.move_to_end(slot)
+                return entry[1]
+        style = create(key if isinstance(key, str) else spec, max_side=max_side)
         with self._lock:
-            self._styles[key] = (stamp, style)
+            self._entries[slot] = (stamp, style)
+            self._entries.move_to_end(slot)
+            while len(self._entries) > self.capacity:
+                self._entries.popitem(last=False)
         return style
+
+    def holds(self, spec: str, max_side: int | None = None) -> bool:
+        with self._lock:
+            return (normalise_spec(spec), max_side) in self._entries
 
     def __len__(self) -> int:
         with self._lock:
-            return len(self._styles)
+            return len(self._entries)
+
+
+LIBRARY = StyleLibrary()
+
+
+class StyleCache:
+    """The shared library seen at one size cap (``max_side``: longest side neural styles run at)."""
+
+    def __init__(self, max_side: int | None = None, library: StyleLibrary | None = None):
+        self.max_side = max_side
+        self.library = library or LIBRARY
+        self._asked: set[str] = set()
+
+    def get(self, spec: str) -> Style:
+        self._asked.add(normalise_spec(spec))
+        return self.library.get(spec, self.max_side)
+
+    def __len__(self) -> int:
+        """Distinct styles asked for through this view that the library still holds."""
+        return sum(self.library.holds(k, self.max_side) for k in self._asked)

@@ -7,6 +7,7 @@ norm uses per-image statistics at inference anyway.
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +88,12 @@ def load_transformer(path: Path | str) -> TransformerNet:
     return net.eval()
 
 
+@lru_cache(maxsize=8)
+def _shared_net(path: str, mtime_ns: int, device, dtype):
+    """One network per checkpoint file version, however many sizes it is used at."""
+    return load_transformer(Path(path)).to(device, dtype)
+
+
 class JohnsonStyle:
     """Any frame size: the input is reflect-padded to a multiple of 4 and the output cropped back."""
 
@@ -95,7 +102,8 @@ class JohnsonStyle:
         self.name = f"johnson:{self.path.stem}"
         self.max_side = max_side
         self.device, self.dtype = torch_device(), torch_dtype()
-        self.net = load_transformer(self.path).to(self.device, self.dtype)
+        stamp = self.path.stat().st_mtime_ns if self.path.is_file() else 0  # a missing file: the loader says so
+        self.net = _shared_net(str(self.path.resolve()), stamp, self.device, self.dtype)
 
     @torch.inference_mode()
     def apply(self, frame: np.ndarray) -> np.ndarray:

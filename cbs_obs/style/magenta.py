@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from .. import paths, registry
-from ..device import ort_session
+from ..device import is_background, ort_session
 from ..errors import InputError
 from .base import back_to_size, fit_within, pad_to_multiple
 
@@ -50,14 +50,23 @@ BUILTIN_STYLES: tuple[str, ...] = (
 _lock = threading.Lock()
 
 
-@cache
 def _session(model: str):
-    with _lock:
-        return ort_session(str(registry.ensure(model)))
+    """The network's session; background threads get their own one-core session (see device.background_work)."""
+    return _session_for(model, is_background())
 
 
 @cache
+def _session_for(model: str, background: bool):
+    with _lock:
+        return ort_session(str(registry.ensure(model)), background=background)
+
+
 def _arbitrary_transform_session():
+    return _arbitrary_transform_session_for(is_background())
+
+
+@cache
+def _arbitrary_transform_session_for(background: bool):
     """The transform net with symbolic H and W: nothing in the graph fixes 384x384."""
     import onnx
 
@@ -65,7 +74,7 @@ def _arbitrary_transform_session():
     for value in list(proto.graph.input[:1]) + list(proto.graph.output):
         dims = value.type.tensor_type.shape.dim
         dims[1].dim_param, dims[2].dim_param = "height", "width"
-    return ort_session(proto.SerializeToString())
+    return ort_session(proto.SerializeToString(), background=background)
 
 
 def _to_rgb01(frame: np.ndarray) -> np.ndarray:
