@@ -41,7 +41,7 @@ def isolated_dirs(tmp_path_factory):
 @pytest.fixture(scope="session")
 def person_model(isolated_dirs):
     """Fetches the selfie model from the mediapipe wheel on PyPI (the path users get on first run)."""
-    from cbs_obs import registry
+    from cbs_obs.models import registry
     from cbs_obs.errors import DownloadError
 
     try:
@@ -52,7 +52,7 @@ def person_model(isolated_dirs):
 
 @pytest.fixture(scope="session")
 def dabnet_weights(isolated_dirs):
-    from cbs_obs import registry
+    from cbs_obs.models import registry
 
     return registry.fetch("dabnet-cityscapes", source_path=shared_file("models/DABNet_cityscapes.pth"))
 

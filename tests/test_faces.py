@@ -214,7 +214,7 @@ FRAMES = ("astronaut_360x640", "again_f20", "walk_f30", "headpose_female_f10", "
 @pytest.fixture(scope="session")
 def face_models(person_model):
     """Both face networks, fetched from the mediapipe wheel on PyPI like the person model."""
-    from cbs_obs import registry
+    from cbs_obs.models import registry
     from cbs_obs.errors import DownloadError
 
     try:

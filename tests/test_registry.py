@@ -8,8 +8,8 @@ import zipfile
 
 import pytest
 
-from cbs_obs import registry
-from cbs_obs.download import download, fetch_zip_member
+from cbs_obs.models import registry
+from cbs_obs.models.download import download, fetch_zip_member
 from cbs_obs.errors import ChecksumError, DownloadError, ModelMissingError, UnknownNameError
 from tests.httpfiles import FileServer
 

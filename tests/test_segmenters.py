@@ -84,7 +84,7 @@ def test_person_mask_matches_mediapipe(person_segmenter, portrait):
 
 
 def test_person_general_variant_runs(person_model, portrait):
-    from cbs_obs import registry
+    from cbs_obs.models import registry
     from cbs_obs.segment import create_segmenter
 
     try:
@@ -125,7 +125,7 @@ def test_unknown_segmenter_lists_choices():
 
 def test_half_precision_path_agrees(dabnet_weights, person_model, portrait):
     """--half (fp16, meant for GPUs) keeps the same answers; checked here on the CPU torch path."""
-    from cbs_obs import device
+    from cbs_obs.models import device
     from cbs_obs.segment import create_segmenter
 
     small = cv2.resize(cv2.imread(str(shared_file("data/cityscapes_frame.png"))), (512, 256))

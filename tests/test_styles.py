@@ -59,8 +59,8 @@ def test_image_as_style_caches_its_vector(frame, tmp_path):
 
 def test_symbolic_transform_is_identical_to_shipped_at_384(frame):
     """Making H/W symbolic must not change the network: compare against the shipped file at 384x384."""
-    from cbs_obs import registry
-    from cbs_obs.device import ort_session
+    from cbs_obs.models import registry
+    from cbs_obs.models.device import ort_session
     from cbs_obs.style.magenta import _arbitrary_transform_session
 
     x = np.random.default_rng(0).random((1, 384, 384, 3), np.float32)

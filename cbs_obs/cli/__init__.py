@@ -78,15 +78,15 @@ def main(argv: list[str] | None = None) -> int:
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
     try:
         if args.device:
-            from ..device import set_device
+            from ..models.device import set_device
 
             set_device(args.device)
         if args.half:
-            from ..device import set_half
+            from ..models.device import set_half
 
             set_half(True)
         if getattr(args, "threads", None):
-            from ..device import set_threads
+            from ..models.device import set_threads
 
             set_threads(args.threads)
         return args.func(args) or 0

@@ -48,7 +48,7 @@ def cmd_classes(args) -> int:
 
 
 def cmd_models_list(args) -> int:
-    from .. import registry
+    from ..models import registry
 
     for name, c in registry.cards().items():
         state, path = registry.status(name)
@@ -60,7 +60,7 @@ def cmd_models_list(args) -> int:
 
 
 def cmd_models_fetch(args) -> int:
-    from .. import registry
+    from ..models import registry
 
     names = list(registry.cards()) if args.name == "all" else [args.name]
     if args.source and len(names) != 1:
@@ -80,7 +80,7 @@ def cmd_models_fetch(args) -> int:
 
 
 def cmd_models_verify(args) -> int:
-    from .. import registry
+    from ..models import registry
 
     names = [args.name] if args.name else list(registry.cards())
     bad = 0
@@ -97,7 +97,7 @@ def cmd_models_verify(args) -> int:
 
 
 def cmd_models_path(args) -> int:
-    from .. import registry
+    from ..models import registry
 
     print(registry.ensure(args.name, auto_fetch=False))
     return 0

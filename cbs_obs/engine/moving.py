@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..device import background_work
+from ..models.device import background_work
 from .motion import Motion, remap_region
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..device import background_work
+from ..models.device import background_work
 
 log = logging.getLogger(__name__)
 

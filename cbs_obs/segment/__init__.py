@@ -63,7 +63,7 @@ def segmenter_classes(name: str, weights: Path | None = None) -> tuple[str, ...]
 # -- the built-in segmenters ------------------------------------------------------------------------
 def _card_classes(card: str):
     def classes(weights: Path | None) -> tuple[str, ...]:
-        from .. import registry
+        from ..models import registry
 
         return registry.card(card).classes
     return classes

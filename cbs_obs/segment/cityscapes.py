@@ -6,11 +6,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import registry
-from ..device import torch_device, torch_dtype
-from ..checkpoints import load_torch_file
-from ..download import sha256_of
-from ..onnx_runtime import cache_key, export_session
+from ..models import registry
+from ..models.device import torch_device, torch_dtype
+from ..models.checkpoints import load_torch_file
+from ..models.download import sha256_of
+from ..models.onnx_runtime import cache_key, export_session
 from ..errors import ModelError
 from .base import ClassProbs
 from .dabnet import DABNet

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .. import registry
+from ..models import registry
 from .tflite_runner import TfliteRunner
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .. import registry
+from ..models import registry
 from .tflite_runner import TfliteRunner
 
 LEFT_EYE_OUTER, RIGHT_EYE_OUTER = 33, 263  # the landmarks MediaPipe levels the next crop with

@@ -6,10 +6,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .. import registry
-from ..download import sha256_of
-from ..inference import BACKENDS, Network
-from ..onnx_runtime import cache_key
+from ..models import registry
+from ..models.download import sha256_of
+from ..models.inference import BACKENDS, Network
+from ..models.onnx_runtime import cache_key
 from .base import ClassProbs
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..download import sha256_of
-from ..inference import Network
-from ..onnx_runtime import cache_key
+from ..models.download import sha256_of
+from ..models.inference import Network
+from ..models.onnx_runtime import cache_key
 
 
 def tflite_input_size(path: Path) -> tuple[int, int]:

@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checkpoints import load_torch_file
-from ..device import torch_device, torch_dtype
+from ..models.checkpoints import load_torch_file
+from ..models.device import torch_device, torch_dtype
 from ..errors import ModelError
 from .base import back_to_size, fit_within
 

@@ -12,8 +12,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .. import paths, registry
-from ..device import is_background, ort_session
+from .. import paths
+from ..models import registry
+from ..models.device import is_background, ort_session
 from ..errors import InputError
 from .base import back_to_size, fit_within, pad_to_multiple
 

@@ -95,7 +95,7 @@ def cmd_eval_seg(args) -> int:
 
     weights = args.weights
     if weights is None:
-        from .. import registry
+        from ..models import registry
 
         weights = registry.ensure("dabnet-cityscapes", auto_fetch=False)
     result = evaluate_seg(args.dataset, weights, split=args.split, size=args.size, limit=args.limit,

@@ -134,7 +134,7 @@ class SegData:
 
 
 def default_classes() -> tuple[str, ...]:
-    from .. import registry
+    from ..models import registry
 
     return registry.card("dabnet-cityscapes").classes
 

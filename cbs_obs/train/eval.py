@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..device import torch_device
+from ..models.device import torch_device
 from ..errors import InputError, ModelError, SettingsError
 from ..imageio import read_image
 from .data import check_label, find_seg_data, read_label, to_network_input

@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..checkpoints import load_torch_file
-from ..device import torch_device
+from ..models.checkpoints import load_torch_file
+from ..models.device import torch_device
 from ..errors import CbsError, InputError, ModelError, SettingsError
 
 log = logging.getLogger(__name__)

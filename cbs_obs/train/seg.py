@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..device import torch_device
+from ..models.device import torch_device
 from ..errors import InputError, SettingsError
 from ..segment.dabnet import DABNet
 from .data import SegCrops, find_seg_data

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..device import torch_device
+from ..models.device import torch_device
 from ..errors import InputError, SettingsError
 from ..style.johnson import TransformerNet
 from .data import StyleImages, list_images, load_style_image

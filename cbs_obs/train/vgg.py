@@ -17,7 +17,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from ..checkpoints import load_torch_file
+from ..models.checkpoints import load_torch_file
 from ..errors import ModelError
 
 log = logging.getLogger(__name__)

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import paths
+from .. import paths
 from .device import onnx_preferred, ort_session
-from .errors import UnknownNameError
+from ..errors import UnknownNameError
 
 log = logging.getLogger(__name__)
 BACKENDS = ("onnx", "torch")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .errors import ChecksumError, DownloadError
+from ..errors import ChecksumError, DownloadError
 
 USER_AGENT = "cbs-obs (+https://pypi.org/project/cbs-obs)"
 PYPI_SIMPLE = os.environ.get("CBS_OBS_PYPI_SIMPLE", "https://pypi.org/simple")

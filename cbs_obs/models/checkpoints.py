@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import ModelError
+from ..errors import ModelError
 
 
 def load_torch_file(path: Path | str, *, what: str, fix: str):

@@ -14,9 +14,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import paths
+from .. import paths
 from .download import download, fetch_zip_member, pypi_file_url, sha256_of, verify
-from .errors import ChecksumError, DownloadError, ModelMissingError, UnknownNameError
+from ..errors import ChecksumError, DownloadError, ModelMissingError, UnknownNameError
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import paths
+from .. import paths
 from .device import ort_session
 
 if TYPE_CHECKING:
