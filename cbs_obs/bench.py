@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .engine import Engine, EngineConfig, PerfSettings
+from .engine import EngineConfig, PerfSettings
 from .engine.sources import FramesSource
 from .look import Look
 from .errors import InputError
@@ -92,9 +92,9 @@ def run_live(frames, look, perf, *, seconds: float, fps: float = 30.0, segmenter
              record: bool = False, seg_options=None, on_frame=None) -> tuple[dict, Capture]:
     """Play frames in real time through the engine; returns stats with CPU use, RSS and the capture."""
     cap = Capture(period=len(frames), record=record)
-    engine = Engine(EngineConfig(source="bench", segmenter=segmenter, segmenter_options=seg_options or {},
-                                 perf=perf), look, [cap], source=FramesSource(frames, fps, name="bench clip"))
-    engine.start()
+    app = _live_app(EngineConfig(source="bench", segmenter=segmenter, segmenter_options=seg_options or {}, perf=perf),
+                    look, FramesSource(frames, fps, name="bench clip"), [cap]).start()
+    engine = app.engine
     warm = time.monotonic() + min(3.0, seconds / 4)  # first frames include model warm-up and the first plate
     while time.monotonic() < warm:
         time.sleep(0.05)
@@ -114,7 +114,7 @@ def run_live(frames, look, perf, *, seconds: float, fps: float = 30.0, segmenter
         stats["moving_style_refresh_hz"] = round((styler.styled_frames - styled0) / elapsed, 1)
     plate = engine.renderer.plate
     stats["rss_mb"] = _rss_mb()
-    engine.stop()
+    app.stop()
     cap.armed = False
     stats["cpu_percent_of_one_core"] = round(100 * cpu, 1)
     if plate is not None:
@@ -122,6 +122,17 @@ def run_live(frames, look, perf, *, seconds: float, fps: float = 30.0, segmenter
         stats["plate_tiles_restyled"] = getattr(plate, "tiles_restyled", None)
         stats["plate_restyle_ms"] = round(plate.last_restyle_s * 1000, 1)
     return stats, cap
+
+
+def _live_app(config: EngineConfig, look: Look, source, outputs):
+    """The live app as users run it (LiveApp, control plane included), with the bench's own outputs only."""
+    import secrets
+
+    from .app import AppConfig, ControlSettings, LiveApp
+
+    return LiveApp(AppConfig(engine=config, look=look, outputs=(),
+                             control=ControlSettings(port=0, token=secrets.token_urlsafe(24))),
+                   source=source, extra_outputs=outputs)
 
 
 def _rss_mb() -> float | None:
@@ -221,9 +232,6 @@ def room_change(frames, look, perf, *, change_after: float = 3.0, seconds: float
             self.frames = switch["frames"]
             return super().read()
 
-    cap = Capture(period=len(frames))
-    engine = Engine(EngineConfig(source="bench", perf=perf), look, [cap],
-                    source=Switching(frames, 30.0, name="room change"))
     seen: list[tuple[float, float]] = []  # (time, mean abs change of output vs before, in sure background)
     ref_out: dict[str, np.ndarray] = {}
 
@@ -249,9 +257,13 @@ def room_change(frames, look, perf, *, change_after: float = 3.0, seconds: float
         def close(self):
             pass
 
-    engine.outputs.append(Watch())
+    cap = Capture(period=len(frames))
+    app = _live_app(EngineConfig(source="bench", perf=perf), look, Switching(frames, 30.0, name="room change"),
+                    [cap, Watch()])
+    engine = app.engine
+
     t_start = time.monotonic()
-    engine.start()
+    app.start()
     while time.monotonic() < t_start + change_after:
         time.sleep(0.02)
     t_change = time.monotonic()
@@ -259,7 +271,7 @@ def room_change(frames, look, perf, *, change_after: float = 3.0, seconds: float
     while time.monotonic() < t_change + seconds:
         time.sleep(0.05)
     plate = engine.renderer.plate
-    engine.stop()
+    app.stop()
     # the lit room is +40 everywhere; the styled background moves by roughly that once restyled
     shown = next((t for t, d in seen if t >= t_change and d > 12), None)
     return {"change_to_styled_output_ms": None if shown is None else round((shown - t_change) * 1000),
