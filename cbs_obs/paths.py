@@ -5,6 +5,8 @@ Both can be overridden by environment variables so tests and portable installs s
 from __future__ import annotations
 
 import os
+import tempfile
+import time
 from pathlib import Path
 
 import platformdirs
@@ -51,3 +53,39 @@ def fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Temp file in the same folder (mode 0600), fsync, rename over the old one, fsync the folder: a
+    reader or a crash sees the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    fsync_dir(path.parent)
+
+
+def clean_stale_temps(folder: Path, patterns=(".*.tmp",), older_than_s: float = 60.0) -> int:
+    """Remove temp files that a killed write left behind; returns how many."""
+    if not folder.is_dir():
+        return 0
+    removed, now = 0, time.time()
+    for pattern in patterns:
+        for p in folder.glob(pattern):
+            try:
+                if now - p.stat().st_mtime >= older_than_s:
+                    p.unlink()
+                    removed += 1
+            except OSError:
+                pass
+    return removed

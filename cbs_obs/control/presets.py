@@ -2,11 +2,8 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 import threading
-import time
 from pathlib import Path
 
 from .. import paths
@@ -18,18 +15,8 @@ MAX_PRESETS = 200
 
 
 def clean_stale_temps(folder: Path, older_than_s: float = 60.0) -> int:
-    """Temp files of saves a crash interrupted (``.presets.*.json.tmp``, and the older ``.presets.*.json``)."""
-    removed = 0
-    if folder.is_dir():
-        now = time.time()
-        for p in [*folder.glob(".presets.*.json.tmp"), *folder.glob(".presets.*.json")]:
-            try:
-                if now - p.stat().st_mtime >= older_than_s:
-                    p.unlink()
-                    removed += 1
-            except OSError:
-                pass
-    return removed
+    """Temp files of saves a crash interrupted (``.presets.json.*.tmp``, and older writers' ``.presets.*.json``)."""
+    return paths.clean_stale_temps(folder, (".presets.*.tmp", ".presets.*.json"), older_than_s)
 
 
 def check_name(name, what: str = "preset") -> str:
@@ -60,23 +47,10 @@ class Presets:
             raise SettingsError(f"{self.path} is damaged ({e}); fix or delete it (your presets are in it)") from e
 
     def _save(self) -> None:
-        """Temp file, fsync, rename, fsync the folder: a crash leaves the old file or the new one."""
+        """Written atomically: a crash leaves the old file or the new one."""
         data = {"presets": {k: v.to_dict() for k, v in self.looks.items()}, "scenes": self.scenes}
         paths.private_dir(self.path.parent)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".presets.", suffix=".json.tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f, indent=2)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
-        paths.fsync_dir(self.path.parent)
+        paths.write_atomic(self.path, json.dumps(data, indent=2).encode())
 
     def names(self) -> list[str]:
         with self._lock:

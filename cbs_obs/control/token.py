@@ -6,7 +6,6 @@ import hmac
 import os
 import secrets
 import stat
-import tempfile
 from pathlib import Path
 
 from .. import paths
@@ -30,20 +29,7 @@ def load_or_create(rotate: bool = False) -> str:
         if len(token) >= 16:
             return token
     token = secrets.token_urlsafe(24)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".token.", suffix=".tmp")  # mkstemp makes it 0600
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(token + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    paths.fsync_dir(path.parent)
+    paths.write_atomic(path, (token + "\n").encode())  # made with mode 0600
     _tighten(path)
     return token
 

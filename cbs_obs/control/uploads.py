@@ -7,11 +7,8 @@ without allocating a pixel.
 """
 from __future__ import annotations
 
-import os
 import struct
-import tempfile
 import threading
-import time
 from pathlib import Path
 
 import cv2
@@ -87,38 +84,9 @@ def decode_checked(data: bytes) -> np.ndarray:
     return img
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Temp file in the same folder, fsync, rename over the old one, fsync the folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    paths.fsync_dir(path.parent)
-
-
 def clean_stale_temps(folder: Path, older_than_s: float = 60.0) -> int:
     """Remove temp files a killed write left behind (``.NAME.XXXX.tmp``); returns how many."""
-    if not folder.is_dir():
-        return 0
-    removed, now = 0, time.time()
-    for p in folder.glob(".*.tmp"):
-        try:
-            if now - p.stat().st_mtime >= older_than_s:
-                p.unlink()
-                removed += 1
-        except OSError:
-            pass
-    return removed
+    return paths.clean_stale_temps(folder, (".*.tmp",), older_than_s)
 
 
 def store(name: str, data: bytes) -> Path:
@@ -133,7 +101,7 @@ def store(name: str, data: bytes) -> Path:
         raise InputError("the upload could not be re-encoded as PNG")
     folder = uploads_dir()
     target = folder / f"{name}.png"
-    write_atomic(target, png.tobytes())
+    paths.write_atomic(target, png.tobytes())
     for old in folder.glob(f"{name}.*"):  # an older upload of the same name in another format goes only now
         if old != target and old.stem == name and not old.name.startswith("."):
             old.unlink(missing_ok=True)

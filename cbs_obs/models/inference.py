@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -64,7 +62,7 @@ class Network:
         if describe is not None and not self.facts:
             self.facts = describe(self._module())
             if self.session is not None:
-                write_atomically(facts, json.dumps(self.facts).encode())
+                paths.write_atomic(facts, json.dumps(self.facts).encode())
         self.backend = "onnx" if self.session is not None else "torch"
         if self.session is None:
             self._to_device()
@@ -92,15 +90,3 @@ class Network:
             y = y[0] if isinstance(y, tuple) else y
             return y.float().cpu().numpy()
 
-
-def write_atomically(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
