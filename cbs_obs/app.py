@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .engine import Engine, EngineConfig
-from .errors import CbsError
 from .look import Look
 from .outputs import OutputSpec, build_output
 from .web import ServerLimits, is_loopback
@@ -127,4 +126,4 @@ class LiveApp:
         self.stop()
 
 
-__all__ = ["AppConfig", "ControlSettings", "LiveApp", "CbsError", "is_loopback"]
+__all__ = ["AppConfig", "ControlSettings", "DEFAULT_OUTPUTS", "LiveApp"]
