@@ -232,3 +232,28 @@ def test_each_error_type_has_its_http_status():
     assert status_for(DeviceError("no driver")) == 400
     assert status_for(DownloadError("x")) == 502
     assert status_for(ModelMissingError("x")) == 503 and status_for(ChecksumError("x")) == 503
+
+
+def test_class_groups_are_listed_for_the_panels(person_model):
+    """With face and body as classes, `person` (= face + body) is offered wherever classes are listed."""
+    import json
+
+    from cbs_obs.segment import SEGMENTERS, ClassProbs, SegmenterKind, register_segmenter
+
+    class ThreeClasses:
+        name, classes = "three", ("background", "face", "body")
+
+        def segment(self, frame):
+            return ClassProbs(np.full((3, 4, 4), 1 / 3, np.float32), self.classes)
+
+    register_segmenter(SegmenterKind("three", lambda weights, **o: ThreeClasses(),
+                                     lambda weights: ThreeClasses.classes, "test"))
+    try:
+        app = LiveApp(AppConfig(engine=EngineConfig(source="clip", segmenter="three"), look=Look(), outputs=(),
+                                control=ControlSettings(port=0, token="t" * 32)),
+                      source=FramesSource(_clip(5), 30.0))
+        with app:
+            got = json.loads(urllib.request.urlopen(app.url + "/api/classes", timeout=10).read())
+    finally:
+        del SEGMENTERS["three"]
+    assert got["classes"] == ["background", "face", "body"] and got["groups"] == {"person": ["face", "body"]}

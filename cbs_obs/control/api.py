@@ -202,7 +202,12 @@ class ControlApi:
 
         @app.get("/api/classes", summary="the segmenter's classes", responses=READ_ERRORS)
         def classes() -> dict:
-            return json_response({"segmenter": ctl.engine.config.segmenter, "classes": list(ctl.engine.classes)})
+            from ..segment import CLASS_GROUPS, known_names
+
+            classes = tuple(ctl.engine.classes)
+            groups = {g: list(CLASS_GROUPS[g]) for g in known_names(classes)[len(classes):]}
+            return json_response({"segmenter": ctl.engine.config.segmenter, "classes": list(classes),
+                                  "groups": groups})
 
         @app.get("/api/styles", summary="style names with thumbnail URLs", responses=READ_ERRORS)
         def styles() -> dict:
