@@ -20,11 +20,6 @@ _CHOICES = ("auto", "cpu", "cuda", "mps")
 _requested = os.environ.get("CBS_OBS_DEVICE", "auto")
 
 
-def requested_device() -> str:
-    """What the user asked for (auto, cpu, cuda, mps), without importing torch to find out."""
-    return _requested
-
-
 def onnx_preferred() -> bool:
     """Whether networks should run in ONNX Runtime rather than torch: on the CPU (faster there, no torch
     needed) and where ONNX Runtime itself has the GPU; not when torch would have a GPU that ORT lacks."""
