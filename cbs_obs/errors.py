@@ -73,3 +73,15 @@ class ObsAuthError(ObsError):
 
 class ListenError(CbsError):
     """The engine's HTTP server cannot listen where it was asked to."""
+
+
+class RemoteError(CbsError):
+    """The inference server (``--remote``) cannot be reached, does not serve a network, or refused us."""
+
+
+class RemoteAuthError(RemoteError):
+    """The inference server refused the shared key."""
+
+
+class RemoteUnavailable(RemoteError):
+    """The inference server was lost while running; the engine keeps its last masks and styles meanwhile."""

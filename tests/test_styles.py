@@ -61,14 +61,14 @@ def test_symbolic_transform_is_identical_to_shipped_at_384(frame):
     """Making H/W symbolic must not change the network: compare against the shipped file at 384x384."""
     from cbs_obs.models import registry
     from cbs_obs.models.device import ort_session
-    from cbs_obs.style.magenta import _arbitrary_transform_session
+    from cbs_obs.style.magenta import _network
 
     x = np.random.default_rng(0).random((1, 384, 384, 3), np.float32)
     v = np.random.default_rng(1).standard_normal((1, 1, 1, 100)).astype(np.float32)
     shipped = ort_session(str(registry.ensure("arbitrary-transform")))
     names = [i.name for i in shipped.get_inputs()]
     a = shipped.run(None, {names[0]: x, names[1]: v})[0]
-    b = _arbitrary_transform_session().run(None, {names[0]: x, names[1]: v})[0]
+    b = _network("arbitrary-transform").run({"content_image": x, "style_vector": v})
     np.testing.assert_array_equal(a, b)
 
 

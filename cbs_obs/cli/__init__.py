@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import CbsError
-from . import bench, catalog, live, obs, stylize
+from . import bench, catalog, live, obs, serve, stylize
 
 log = logging.getLogger("cbs_obs")
 
@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fp16 for the torch networks (for GPUs; on the CPU it is correct but slow)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    for family in (stylize, live, obs):
+    for family in (stylize, live, serve, obs):
         family.register(sub)
     from ..train.cli import register as register_training
 

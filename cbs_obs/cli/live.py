@@ -8,8 +8,8 @@ from pathlib import Path
 from ..argtypes import positive_int as _positive_int
 from ..argtypes import size_wh as _wh
 from ..errors import InputError
-from .options import (DEMO_LOOK, _add_look_options, _add_obs_options, _add_perf_options, _look, _perf_settings,
-                      _segmenter_options)
+from .options import (DEMO_LOOK, _add_look_options, _add_obs_options, _add_perf_options, _add_remote_options,
+                      _connect_remote, _look, _perf_settings, _segmenter_options)
 
 
 def _engine_config(args, source: str, options):
@@ -109,6 +109,7 @@ def cmd_run(args) -> int:
 
     check_bind_host(args.host)
     look = _look(args, DEMO_LOOK)
+    _connect_remote(args)
     options = SourceOptions(width=args.width, height=args.height, fps=args.fps, mjpg=args.mjpg,
                             loop=not args.no_loop, pace=not args.no_pace)
     config = _engine_config(args, args.source, options)
@@ -222,6 +223,7 @@ def register(sub) -> None:
     out.add_argument("--record", type=Path, metavar="MP4", help="record the output to a file")
     out.add_argument("--preview", action="store_true", help="show a preview window (q quits)")
     out.add_argument("--null", action="store_true", help="discard frames (benchmarks)")
+    _add_remote_options(r)
     _add_obs_options(r)
     r.add_argument("--stats", action="store_true", help="print fps, latency and stage timings every 2 s")
     r.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")

@@ -80,6 +80,28 @@ def _add_obs_options(p: argparse.ArgumentParser, *, flag: bool = True) -> None:
 
 
 
+def _add_remote_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("networks on another PC (an inference server started with cbs-obs serve)")
+    g.add_argument("--remote", metavar="grpc://HOST:PORT",
+                   help="run the segmenter and styles on that server; capture and compositing stay here")
+    g.add_argument("--remote-key", metavar="KEY",
+                   help="the server's shared key (better: the CBS_OBS_REMOTE_KEY variable)")
+    g.add_argument("--remote-fallback", choices=("none", "local"), default="none",
+                   help="while the server is lost: none keeps the last masks and styles (default), local runs the "
+                   "networks here until it is back")
+
+
+
+def _connect_remote(args) -> None:
+    """--remote: check the server and the key now, before any network loads."""
+    if not getattr(args, "remote", None):
+        return
+    from ..remote import RemoteSettings, connect
+
+    connect(RemoteSettings(args.remote, key=args.remote_key, fallback=args.remote_fallback))
+
+
+
 def _segmenter_options(args) -> dict:
     """The options the chosen segmenter declares it takes (SegmenterKind.options), from the flags."""
     from ..segment import segmenter_kind

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from ..argtypes import positive_int as _positive_int
 from ..errors import InputError
-from .options import _add_look_options, _add_steady_options, _build_stylizer, _look, _perf_settings
+from .options import (_add_look_options, _add_remote_options, _add_steady_options, _build_stylizer, _connect_remote,
+                      _look, _perf_settings)
 
 
 def cmd_stylize(args) -> int:
@@ -16,6 +17,7 @@ def cmd_stylize(args) -> int:
 
     if not args.assign:
         raise InputError("nothing to do: give at least one --assign CLASS=STYLE (e.g. --assign background=blur)")
+    _connect_remote(args)
     if is_video(args.input):
         return _stylize_video(args)
     frame = read_image(args.input)
@@ -109,4 +111,5 @@ def register(sub) -> None:
     s.add_argument("--max-side", type=_positive_int, default=4096, metavar="PX",
                    help="largest picture side neural styles may run at (default 4096; memory grows with the area)")
     _add_steady_options(s.add_argument_group("videos: steadiness"))
+    _add_remote_options(s)
     s.set_defaults(func=cmd_stylize)

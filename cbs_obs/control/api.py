@@ -78,7 +78,7 @@ class ControlApi:
             "scenes": self.ctl.presets.scenes, "scene": self.ctl.scene, "segmenter": e.config.segmenter,
             "classes": list(e.classes), "stats": e.stats.snapshot(), "stream": "/stream.mjpg",
             "snapshot": "/snapshot.jpg", "events": "/api/events", "changes": self.ctl.changes,
-            "token_for_reading": self.server.reads_need_token,
+            "token_for_reading": self.server.reads_need_token, "remote": _remote_settings(),
         }
 
     def styles_dict(self) -> dict:
@@ -340,3 +340,11 @@ def openapi_document() -> dict:
     MjpegStream(server)
     return server.app.openapi()
 
+
+def _remote_settings() -> dict | None:
+    """Where the networks run: None here, else the server (its address and fallback; never the key)."""
+    from ..models.inference import remote
+
+    server = remote()
+    settings = getattr(server, "settings", None)
+    return settings.public() if settings is not None else None

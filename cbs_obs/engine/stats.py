@@ -57,6 +57,10 @@ class Stats:
             self.last_error = message
 
     def snapshot(self) -> dict:
+        """The figures; with networks on an inference server (``--remote``) also its state under ``remote``."""
+        from ..models.inference import remote_status
+
+        remote = remote_status()
         with self._lock:
             times = list(self.out_times)
             fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
@@ -74,6 +78,7 @@ class Stats:
                 "no_signal_frames": self.no_signal_frames,
                 "source": self.source_state,
                 "uptime_s": round(time.monotonic() - self.started, 1),
+                **({"remote": remote} if remote is not None else {}),
             }
 
 
@@ -86,5 +91,7 @@ def format_line(s: dict) -> str:
     lat = s["latency_ms"]
     p50 = f"{lat['p50']:.0f}" if lat["p50"] is not None else "-"
     p95 = f"{lat['p95']:.0f}" if lat["p95"] is not None else "-"
+    remote = s.get("remote")
+    server = f" | server {remote['state']}" if remote else ""
     return (f"fps {s['fps']:5.1f} | latency p50 {p50} ms p95 {p95} ms | {stages} ms | "
-            f"dropped {s['dropped']} | errors {s['errors']} | source {s['source']}")
+            f"dropped {s['dropped']} | errors {s['errors']} | source {s['source']}{server}")

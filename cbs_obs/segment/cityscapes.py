@@ -10,7 +10,8 @@ from ..models import registry
 from ..models.device import torch_device, torch_dtype
 from ..models.checkpoints import load_torch_file
 from ..models.download import sha256_of
-from ..models.onnx_runtime import cache_key, export_session
+from ..models.inference import Network, model_name
+from ..models.onnx_runtime import cache_key
 from ..errors import ModelError
 from .base import ClassProbs
 from .dabnet import DABNet
@@ -61,17 +62,23 @@ class CityscapesSegmenter:
         self.device = torch_device()
         path = registry.ensure(card, weights=weights)
         self.classes = tuple(classes or (saved_classes(path) if weights is not None else None) or c.classes)
-        self.net = load_dabnet(path, len(self.classes))
-        self.session = None
-        if backend == "onnx" and self.device.type == "cpu":
-            example = torch.randn(1, 3, 128, 256) * 50
-            self.session = export_session(self.net, example, cache_key("dabnet", sha256_of(path)), dynamic_hw=True)
-        self.backend = "onnx" if self.session is not None else "torch"
+        n = len(self.classes)
+        sha = sha256_of(path)
+        want = backend if self.device.type == "cpu" else "torch"
+        self.network = Network(cache_key("dabnet", sha), lambda: load_dabnet(path, n), (1, 3, 128, 256),
+                               backend=want, dynamic_hw=True, example_scale=50.0, model=model_name(f"dabnet{n}", sha))
+        self.backend = self.network.backend
         self.dtype = torch_dtype()
-        self.net.to(self.device, self.dtype)
         self.size = size
 
-    def preprocess(self, frame: np.ndarray) -> torch.Tensor:
+    @property
+    def net(self) -> DABNet:
+        """The torch module on the inference device (built on first use when the network runs elsewhere)."""
+        net = self.network._module()
+        return net.to(self.device, self.dtype)
+
+    def preprocess(self, frame: np.ndarray) -> np.ndarray:
+        """The network's input: NCHW float32 RGB minus the mean, at the processing size."""
         import cv2
 
         if self.size is not None:
@@ -79,21 +86,15 @@ class CityscapesSegmenter:
             if frame.shape[:2] != (h, w):
                 frame = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
         x = frame.astype(np.float32) - MEAN_BGR
-        x = torch.from_numpy(np.ascontiguousarray(x[:, :, ::-1])).permute(2, 0, 1)[None]
-        return x.to(self.device)
+        return np.ascontiguousarray(x[:, :, ::-1].transpose(2, 0, 1)[None])
 
-    @torch.inference_mode()
     def segment(self, frame: np.ndarray) -> ClassProbs:
-        x = self.preprocess(frame)
-        if self.session is not None:
-            logits = torch.from_numpy(self.session.run(None, {"input": x.cpu().numpy()})[0])
-        else:
-            logits = self.net(x.to(self.dtype))  # 1/8 resolution
-        probs = torch.softmax(logits[0].float(), 0).cpu().numpy()
-        return ClassProbs(probs, self.classes)
+        logits = self.network.run(self.preprocess(frame))[0]  # 1/8 resolution
+        e = np.exp(logits - logits.max(0, keepdims=True))
+        return ClassProbs((e / e.sum(0, keepdims=True)).astype(np.float32), self.classes)
 
     @torch.inference_mode()
     def labels_full(self, frame: np.ndarray) -> np.ndarray:
         """Train ids at frame size exactly as the original code computes them (logits upsampled)."""
-        x = self.preprocess(frame)
-        return self.net.forward_full(x.to(self.dtype))[0].argmax(0).byte().cpu().numpy()
+        x = torch.from_numpy(self.preprocess(frame)).to(self.device, self.dtype)
+        return self.net.forward_full(x)[0].argmax(0).byte().cpu().numpy()

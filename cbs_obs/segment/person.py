@@ -8,7 +8,7 @@ import numpy as np
 
 from ..models import registry
 from ..models.download import sha256_of
-from ..models.inference import BACKENDS, Network
+from ..models.inference import BACKENDS, Network, model_name
 from ..models.onnx_runtime import cache_key
 from .base import ClassProbs
 
@@ -42,8 +42,9 @@ class PersonSegmenter:
             self.input_size = graph.input_size
             return graph
 
-        self.network = Network(cache_key("selfie", sha256_of(path)), build, (1, 3, *self.input_size),
-                               backend=backend)
+        sha = sha256_of(path)
+        self.network = Network(cache_key("selfie", sha), build, (1, 3, *self.input_size), backend=backend,
+                               model=model_name(f"selfie-{variant}", sha))
         self.backend = self.network.backend
         self._maps: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 

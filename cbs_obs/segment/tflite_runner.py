@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..models.download import sha256_of
-from ..models.inference import Network
+from ..models.inference import Network, model_name
 from ..models.onnx_runtime import cache_key
 
 
@@ -58,8 +58,9 @@ class TfliteRunner:
             return {"output_names": list(module.graph.output_names),
                     "shapes": [list(s) for s in module.graph.output_shapes]}
 
-        self.network = Network(cache_key(name, sha256_of(path)), build, (1, 3, *self.input_size), backend=backend,
-                               describe=describe)
+        sha = sha256_of(path)
+        self.network = Network(cache_key(name, sha), build, (1, 3, *self.input_size), backend=backend,
+                               describe=describe, model=model_name(name, sha))
         self.backend = self.network.backend
         self.output_names = tuple(self.network.facts["output_names"])
         self.shapes = [tuple(s) for s in self.network.facts["shapes"]]

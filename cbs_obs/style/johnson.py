@@ -16,7 +16,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models.checkpoints import load_torch_file
-from ..models.device import torch_device, torch_dtype
+from ..models.download import sha256_of
+from ..models.inference import Network, model_name
+from ..models.onnx_runtime import cache_key
 from ..errors import ModelError
 from .base import back_to_size, fit_within
 
@@ -89,9 +91,20 @@ def load_transformer(path: Path | str) -> TransformerNet:
 
 
 @lru_cache(maxsize=8)
-def _shared_net(path: str, mtime_ns: int, device, dtype):
-    """One network per checkpoint file version, however many sizes it is used at."""
-    return load_transformer(Path(path)).to(device, dtype)
+def _shared_net(path: str, mtime_ns: int) -> Network:
+    """One network per checkpoint file version, however many sizes it is used at (torch: any frame size)."""
+    if not Path(path).is_file():
+        load_transformer(Path(path))  # says what is missing and how to fix it
+    sha = sha256_of(Path(path))
+    return Network(cache_key("johnson", sha), lambda: load_transformer(Path(path)), backend="torch",
+                   model=model_name("johnson", sha))
+
+
+def johnson_network(path: Path | str) -> Network:
+    """The network of a checkpoint file (loaded once per file version)."""
+    path = Path(path)
+    stamp = path.stat().st_mtime_ns if path.is_file() else 0  # a missing file: the loader says so
+    return _shared_net(str(path.resolve()), stamp)
 
 
 class JohnsonStyle:
@@ -101,19 +114,20 @@ class JohnsonStyle:
         self.path = Path(path)
         self.name = f"johnson:{self.path.stem}"
         self.max_side = max_side
-        self.device, self.dtype = torch_device(), torch_dtype()
-        stamp = self.path.stat().st_mtime_ns if self.path.is_file() else 0  # a missing file: the loader says so
-        self.net = _shared_net(str(self.path.resolve()), stamp, self.device, self.dtype)
+        self.network = johnson_network(self.path)
 
-    @torch.inference_mode()
+    @property
+    def net(self) -> TransformerNet:
+        return self.network._module()
+
     def apply(self, frame: np.ndarray) -> np.ndarray:
         h, w = frame.shape[:2]
         small = fit_within(frame, self.max_side)
         sh, sw = small.shape[:2]
-        x = torch.from_numpy(np.ascontiguousarray(small[:, :, ::-1])).to(self.device)
-        x = x.permute(2, 0, 1)[None].to(self.dtype)
+        x = np.ascontiguousarray(small[:, :, ::-1].transpose(2, 0, 1)[None], dtype=np.float32)
         ph, pw = (-sh) % 4, (-sw) % 4
         if ph or pw:
-            x = F.pad(x, (0, pw, 0, ph), mode="reflect" if min(sh, sw) > 4 else "replicate")
-        y = self.net(x)[0, :, :sh, :sw].float().clamp(0, 255).round().byte().permute(1, 2, 0)
-        return back_to_size(np.ascontiguousarray(y.cpu().numpy()[:, :, ::-1]), h, w)
+            x = np.pad(x, ((0, 0), (0, 0), (0, ph), (0, pw)), mode="reflect" if min(sh, sw) > 4 else "edge")
+        y = self.network.run(x)[0, :, :sh, :sw]
+        y = np.round(np.clip(y, 0, 255)).astype(np.uint8).transpose(1, 2, 0)
+        return back_to_size(np.ascontiguousarray(y[:, :, ::-1]), h, w)

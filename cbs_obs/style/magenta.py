@@ -14,7 +14,9 @@ import numpy as np
 
 from .. import paths
 from ..models import registry
-from ..models.device import is_background, ort_session
+from ..models.device import is_background
+from ..models.download import sha256_of
+from ..models.inference import Network, model_name
 from ..errors import InputError
 from .base import back_to_size, fit_within, pad_to_multiple
 
@@ -49,25 +51,25 @@ BUILTIN_STYLES: tuple[str, ...] = (
 )
 
 _lock = threading.Lock()
+# each network's input names, in the order the ONNX file declares them
+INPUTS = {"multistyle26": ("image", "style_weights"), "arbitrary-predict": ("style_image",),
+          "arbitrary-transform": ("content_image", "style_vector")}
 
 
-def _session(model: str):
-    """The network's session; background threads get their own one-core session (see device.background_work)."""
-    return _session_for(model, is_background())
+def _network(model: str) -> Network:
+    """The network; background threads get their own one-core copy (see device.background_work)."""
+    return _network_for(model, is_background())
 
 
 @cache
-def _session_for(model: str, background: bool):
+def _network_for(model: str, background: bool) -> Network:
     with _lock:
-        return ort_session(str(registry.ensure(model)), background=background)
+        path = registry.ensure(model)
+        source = _symbolic_transform if model == "arbitrary-transform" else (lambda: str(path))
+        return Network.from_onnx(model_name(model, sha256_of(path)), source, INPUTS[model], background=background)
 
 
-def _arbitrary_transform_session():
-    return _arbitrary_transform_session_for(is_background())
-
-
-@cache
-def _arbitrary_transform_session_for(background: bool):
+def _symbolic_transform() -> bytes:
     """The transform net with symbolic H and W: nothing in the graph fixes 384x384."""
     import onnx
 
@@ -75,7 +77,7 @@ def _arbitrary_transform_session_for(background: bool):
     for value in list(proto.graph.input[:1]) + list(proto.graph.output):
         dims = value.type.tensor_type.shape.dim
         dims[1].dim_param, dims[2].dim_param = "height", "width"
-    return ort_session(proto.SerializeToString(), background=background)
+    return proto.SerializeToString()
 
 
 def _to_rgb01(frame: np.ndarray) -> np.ndarray:
@@ -104,7 +106,7 @@ class MultiStyle:
         small, _, _ = pad_to_multiple(fit_within(frame, self.max_side), 4)
         sh, sw = fit_within(frame, self.max_side).shape[:2]
         x = _to_rgb01(small).transpose(2, 0, 1)[None]
-        y = _session("multistyle26").run(None, {"image": x, "style_weights": self.weights})[0][0]
+        y = _network("multistyle26").run({"image": x, "style_weights": self.weights})[0]
         return back_to_size(_from_rgb01(y.transpose(1, 2, 0)[:sh, :sw]), h, w)
 
 
@@ -124,9 +126,8 @@ class ArbitraryStyle:
         small = fit_within(frame, self.max_side)
         sh, sw = small.shape[:2]
         padded, _, _ = pad_to_multiple(small, 4)
-        sess = _arbitrary_transform_session()
-        names = [i.name for i in sess.get_inputs()]
-        y = sess.run(None, {names[0]: _to_rgb01(padded)[None], names[1]: self.vector})[0][0]
+        y = _network("arbitrary-transform").run({"content_image": _to_rgb01(padded)[None],
+                                                 "style_vector": self.vector})[0]
         return back_to_size(_from_rgb01(y[:sh, :sw]), h, w)
 
 
@@ -150,8 +151,7 @@ def style_vector(image_path: Path) -> np.ndarray:
     top, left = (hh - side) // 2, (ww - side) // 2
     crop = cv2.resize(img[top : top + side, left : left + side], (ArbitraryStyle.STYLE_SIZE,) * 2,
                       interpolation=cv2.INTER_AREA)
-    sess = _session("arbitrary-predict")
-    vec = sess.run(None, {sess.get_inputs()[0].name: _to_rgb01(crop)[None]})[0].astype(np.float32)
+    vec = _network("arbitrary-predict").run(_to_rgb01(crop)[None]).astype(np.float32)
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.save(cache, vec)
     return vec
