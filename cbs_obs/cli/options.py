@@ -92,13 +92,20 @@ def _add_remote_options(p: argparse.ArgumentParser) -> None:
 
 
 
-def _connect_remote(args) -> None:
-    """--remote: check the server and the key now, before any network loads."""
+def _connect_remote(args, *, timeout_s: float = 10.0) -> None:
+    """--remote: check the server and the key now, before any network loads. ``timeout_s``: longest wait for one
+    answer (live: short, a lost server must not hold frames; offline: long, big pictures take time)."""
     if not getattr(args, "remote", None):
         return
+    from ..errors import SettingsError
     from ..remote import RemoteSettings, connect
 
-    connect(RemoteSettings(args.remote, key=args.remote_key, fallback=args.remote_fallback))
+    settings = RemoteSettings(args.remote, key=args.remote_key, fallback=args.remote_fallback, timeout_s=timeout_s)
+    try:
+        import tritonclient.grpc  # noqa: F401
+    except ImportError:
+        raise SettingsError('--remote needs Triton\'s client: pip install "cbs-obs[remote]"') from None
+    connect(settings)
 
 
 

@@ -38,6 +38,12 @@ def cmd_serve(args) -> int:
               f"{settings.http_port}/v2/health/ready, metrics: :{settings.metrics_port}); engines run with: "
               f"cbs-obs run --remote {url}" + (" --remote-key KEY" if settings.key else ""), flush=True)
 
+    import signal
+
+    def stop(*_):  # SIGTERM (a service manager, a test) shuts down like Ctrl-C: Triton and its workers with it
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
     serve(settings, networks, ready=ready)
     return 0
 

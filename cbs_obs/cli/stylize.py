@@ -17,7 +17,7 @@ def cmd_stylize(args) -> int:
 
     if not args.assign:
         raise InputError("nothing to do: give at least one --assign CLASS=STYLE (e.g. --assign background=blur)")
-    _connect_remote(args)
+    _connect_remote(args, timeout_s=120.0)
     if is_video(args.input):
         return _stylize_video(args)
     frame = read_image(args.input)

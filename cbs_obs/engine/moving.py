@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 
 import cv2
@@ -22,6 +23,8 @@ import numpy as np
 
 from ..models.device import background_work
 from .motion import Motion, remap_region
+
+from ..errors import RemoteUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +90,9 @@ class AsyncStyler:
             for spec, box in jobs.items():
                 try:
                     done.append(StyleResult(spec, box, self.style_fn(spec, pixels, box), pixels.shape[:2], tag))
+                except RemoteUnavailable as e:  # reconnecting: the frame loop keeps carrying the last canvas
+                    log.debug("styling %s skipped: %s", spec, e)
+                    time.sleep(0.1)
                 except Exception as e:  # logged; the frame loop keeps carrying the last canvas
                     log.warning("styling %s failed: %s", spec, e)
             with self._cond:

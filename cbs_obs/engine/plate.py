@@ -27,6 +27,8 @@ import numpy as np
 
 from ..models.device import background_work
 
+from ..errors import RemoteUnavailable
+
 log = logging.getLogger(__name__)
 
 
@@ -278,6 +280,12 @@ class BackgroundPlate:
                     n_tiles = tiles.size if old is None else int(tiles.sum())
                 else:
                     target, n_tiles = self._restyle_tiles(spec, plate, old[1], tiles), int(tiles.sum())
+            except RemoteUnavailable as e:  # the server is reconnecting: keep showing the last plate, try later
+                log.debug("background not restyled: %s", e)
+                with self._cond:
+                    self._wanted.discard(spec)
+                time.sleep(0.25)
+                continue
             except Exception as e:  # a failing style must not kill the plate thread
                 log.warning("restyling the background with %s failed: %s", spec, e)
                 with self._cond:

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from ..composite import class_mask, composite
-from ..errors import SettingsError
+from ..errors import RemoteUnavailable, SettingsError
 from ..look import Look
 from ..segment import segmenter_kind
 from ..segment.base import ClassProbs
@@ -144,7 +144,12 @@ class Renderer:
         for spec in specs:  # sync mode, or the first frame of a new look: style this very frame
             layer = self.layers[spec]
             if self.async_styler is None or not layer.ready:
-                styled = self._style_box(spec, pixels, jobs[spec])
+                try:
+                    styled = self._style_box(spec, pixels, jobs[spec])
+                except RemoteUnavailable:  # the server is reconnecting: carry the last canvas (or the frame itself)
+                    if layer.ready:
+                        continue
+                    styled = _crop(pixels, jobs[spec])
                 layer.land(StyleResult(spec, jobs[spec], styled, shape, tag), pixels, self.motion, now=True)
 
     def render(self, pixels: np.ndarray, look: Look) -> tuple[np.ndarray, dict[str, float]]:
@@ -174,7 +179,12 @@ class Renderer:
         self._style_moving(pixels, moving_specs, tag)
         stages["style"] = time.perf_counter() - t_style
         if seg_future is not None:
-            self._probs, stages["segment"] = seg_future.result()
+            try:
+                self._probs, stages["segment"] = seg_future.result()
+            except RemoteUnavailable:  # the server is reconnecting: keep the last masks
+                if self._probs is None:  # none yet: show the frame as it is
+                    stages["process"] = time.perf_counter() - t0
+                    return pixels, stages
         probs = self._probs
         t1 = time.perf_counter()
         shape = pixels.shape[:2]
@@ -194,7 +204,10 @@ class Renderer:
                 if plate is None:  # a new look: style one frame in line and show it until the plate is ready
                     plate = self._interim.get(spec)
                     if plate is None or plate.shape != pixels.shape:
-                        plate = self._interim[spec] = self.stylizer.styles.get(spec).apply(pixels)
+                        try:
+                            plate = self._interim[spec] = self.stylizer.styles.get(spec).apply(pixels)
+                        except RemoteUnavailable:  # the server is reconnecting: the room unstyled until it is back
+                            plate = pixels
                 else:
                     self._interim.pop(spec, None)
                 styled[spec] = plate
@@ -210,6 +223,13 @@ class Renderer:
             self.plate.close()
         if self.async_styler is not None:
             self.async_styler.close()
+
+
+def _crop(pixels: np.ndarray, box) -> np.ndarray:
+    if box is None:
+        return pixels
+    y0, y1, x0, x1 = box
+    return np.ascontiguousarray(pixels[y0:y1, x0:x1])
 
 
 def _timed(fn, *args):

@@ -78,6 +78,36 @@ def _probe(requests):
     return [{protocol.OUTPUT: req[protocol.input_name(0)]} for req in requests]
 
 
+def _wait_ready(settings: ServeSettings, models: list[str], timeout_s: float = 60.0) -> None:
+    """Announce the server only once Triton itself says it is ready (a model may still be settling)."""
+    import time
+
+    import tritonclient.grpc as grpcclient
+
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "") else settings.host
+    client = grpcclient.InferenceServerClient(f"{host}:{settings.grpc_port}")
+    try:
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            try:
+                if client.is_server_ready(client_timeout=2.0):
+                    return
+            except Exception:  # not answering yet
+                pass
+            time.sleep(0.2)
+        missing = [m for m in models if not _model_ready(client, m)]
+        log.warning("Triton is not ready after %.0f s; models not ready: %s", timeout_s, ", ".join(missing) or "none")
+    finally:
+        client.close()
+
+
+def _model_ready(client, model: str) -> bool:
+    try:
+        return bool(client.is_model_ready(model, client_timeout=2.0))
+    except Exception:
+        return False
+
+
 def serve(settings: ServeSettings, networks: dict[str, Network], *, ready=None) -> None:
     """Run Triton until interrupted. ``ready()`` is called once every model is loaded."""
     _python_library_first()
@@ -107,6 +137,7 @@ def serve(settings: ServeSettings, networks: dict[str, Network], *, ready=None) 
                                 for i, r in enumerate(in_ranks)],
                         outputs=[Tensor(name=protocol.OUTPUT, dtype=np.float32, shape=(-1,) * out_rank)],
                         config=ModelConfig(max_batch_size=protocol.MAX_BATCH, batcher=batcher), strict=False)
+        _wait_ready(settings, [protocol.PROBE_MODEL, *networks])
         if ready is not None:
             ready()
         try:

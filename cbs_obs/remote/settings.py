@@ -35,7 +35,7 @@ class RemoteSettings:
     url: str
     key: str | None = None
     fallback: str = "none"
-    timeout_s: float = 5.0
+    timeout_s: float = 10.0
 
     def __post_init__(self):
         parse_url(self.url)
