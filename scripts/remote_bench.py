@@ -137,7 +137,8 @@ def main() -> int:
                                "--metrics-port", str(m)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     rows = []
     try:
-        if not wait(lambda: "serving " in Path("/tmp/remote_bench_server.log").read_text(), 300):
+        if not wait(lambda: any(line.startswith("serving ") for line in
+                                Path("/tmp/remote_bench_server.log").read_text(errors="replace").splitlines()), 300):
             raise SystemExit("the server did not start; see /tmp/remote_bench_server.log")
         url = f"grpc://127.0.0.1:{g}"
         for n in args.engines:

@@ -44,6 +44,11 @@ def _children(pid: int) -> set[int]:
     return out
 
 
+def _announced(log: Path) -> bool:
+    """`cbs-obs serve` prints one line starting with "serving N networks" once Triton is ready."""
+    return any(line.startswith("serving ") for line in log.read_text(errors="replace").splitlines())
+
+
 class Server:
     """One `cbs-obs serve` process on free ports."""
 
@@ -61,7 +66,7 @@ class Server:
         env = {**os.environ, **({"CBS_OBS_REMOTE_KEY": self.key} if self.key else {})}
         self.proc = subprocess.Popen(argv, stdout=open(self.log, "w"), stderr=subprocess.STDOUT, env=env,
                                      start_new_session=True)
-        ready = wait_for(lambda: "serving " in self.log.read_text() or self.proc.poll() is not None, timeout, 0.5)
+        ready = wait_for(lambda: _announced(self.log) or self.proc.poll() is not None, timeout, 0.5)
         if not ready or self.proc.poll() is not None:
             self.kill()
             pytest.fail(f"cbs-obs serve did not come up:\n{self.log.read_text()[-3000:]}")
@@ -181,10 +186,12 @@ def _api(port: int, path: str) -> dict:
         return json.loads(r.read())
 
 
-def _engine(server: Server, port: int, *extra: str, key: str = KEY) -> subprocess.Popen:
-    log = server.tmp / f"engine-{port}.log"
-    proc = subprocess.Popen([CLI, "run", "demo", "--port", str(port), "--duration", "90", "--remote", server.url,
-                             "--remote-key", key, *extra], stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+def _engine(server: Server | None, port: int, *extra: str, key: str = KEY, log_dir: Path | None = None):
+    """`cbs-obs run demo` on ``server`` (None: the server comes from ``extra``, e.g. --config)."""
+    log = (log_dir or server.tmp) / f"engine-{port}.log"
+    remote = ["--remote", server.url, "--remote-key", key] if server else []
+    proc = subprocess.Popen([CLI, "run", "demo", "--port", str(port), "--duration", "90", *remote, *extra],
+                            stdout=subprocess.DEVNULL, stderr=open(log, "w"))
     proc.log = log
     return proc
 
@@ -214,7 +221,10 @@ def test_two_engines_share_one_server(server, person_model):
     model = _person_model(person_model)
     before = server.stats(model)["inference_count"]
     ports = [free_port(), free_port()]
-    procs = [_engine(server, p) for p in ports]
+    config = server.tmp / "show.toml"  # the second engine names the server in its --config file
+    config.write_text(f'remote = "{server.url}"\nremote-key = "{KEY}"\n')
+    procs = [_engine(server, ports[0]),
+             _engine(None, ports[1], "--config", str(config), log_dir=server.tmp)]
     try:
         for p in ports:
             assert wait_for(lambda p=p: _remote_state(p).get("calls", 0) > 5, 90, 0.5), _log(procs[0])

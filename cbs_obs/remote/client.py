@@ -125,10 +125,12 @@ class RemoteClient:
 
         wire = []
         for i, a in enumerate(inputs):
-            t = grpcclient.InferInput(protocol.input_name(i), (1, *a.shape), "FP32")
-            t.set_data_from_numpy(a[None])
+            kind, packed = protocol.pack(a)
+            t = grpcclient.InferInput(protocol.input_name(i, kind), (1, *packed.shape),
+                                      "FP32" if kind == "INPUT" else "UINT8")
+            t.set_data_from_numpy(packed[None])
             wire.append(t)
-            self._bytes_sent += a.nbytes
+            self._bytes_sent += packed.nbytes
         result = self._client().infer(model, wire, outputs=[grpcclient.InferRequestedOutput(protocol.OUTPUT)],
                                       headers=self._headers, client_timeout=timeout)
         return result.as_numpy(protocol.OUTPUT)[0]

@@ -54,11 +54,9 @@ class BatchSizes:
 
 def infer_function(net: Network, sizes: BatchSizes):
     """Triton calls this with the requests it batched; each gets its own answer."""
-    names = [protocol.input_name(i) for i in range(len(net.inputs))]
-
     def infer(requests):
         sizes.add(len(requests))
-        items = [[req[n][0] for n in names] for req in requests]
+        items = [_inputs(req, len(net.inputs)) for req in requests]
         if net.session is None and len(items) > 1 and _stackable(items):  # torch: one call for the whole batch
             stacked = {name: np.concatenate([it[i] for it in items]) for i, name in enumerate(net.inputs)}
             out = net.run_local(stacked)
@@ -66,6 +64,20 @@ def infer_function(net: Network, sizes: BatchSizes):
         return [{protocol.OUTPUT: net.run_local(dict(zip(net.inputs, it, strict=True)))[None]} for it in items]
 
     return infer
+
+
+def _inputs(request: dict, n: int) -> list[np.ndarray]:
+    """One request's inputs, each sent in whichever form (float32 or bytes) was smaller."""
+    out = []
+    for i in range(n):
+        for kind in protocol.KINDS:
+            a = request.get(protocol.input_name(i, kind))
+            if a is not None:
+                out.append(protocol.unpack(kind, a[0]))
+                break
+        else:
+            raise ValueError(f"input {i} missing")
+    return out
 
 
 def _stackable(items) -> bool:
@@ -133,8 +145,9 @@ def serve(settings: ServeSettings, networks: dict[str, Network], *, ready=None) 
             in_ranks, out_rank = ranks(net)
             sizes[name] = BatchSizes()
             triton.bind(name, infer_function(net, sizes[name]),
-                        inputs=[Tensor(name=protocol.input_name(i), dtype=np.float32, shape=(-1,) * r)
-                                for i, r in enumerate(in_ranks)],
+                        inputs=[Tensor(name=protocol.input_name(i, kind), shape=(-1,) * r, optional=True,
+                                       dtype=np.float32 if kind == "INPUT" else np.uint8)
+                                for i, r in enumerate(in_ranks) for kind in protocol.KINDS],
                         outputs=[Tensor(name=protocol.OUTPUT, dtype=np.float32, shape=(-1,) * out_rank)],
                         config=ModelConfig(max_batch_size=protocol.MAX_BATCH, batcher=batcher), strict=False)
         _wait_ready(settings, [protocol.PROBE_MODEL, *networks])
