@@ -190,7 +190,7 @@ def _engine(server: Server | None, port: int, *extra: str, key: str = KEY, log_d
     """`cbs-obs run demo` on ``server`` (None: the server comes from ``extra``, e.g. --config)."""
     log = (log_dir or server.tmp) / f"engine-{port}.log"
     remote = ["--remote", server.url, "--remote-key", key] if server else []
-    proc = subprocess.Popen([CLI, "run", "demo", "--port", str(port), "--duration", "90", *remote, *extra],
+    proc = subprocess.Popen([CLI, "run", "demo", "--port", str(port), "--duration", "300", *remote, *extra],
                             stdout=subprocess.DEVNULL, stderr=open(log, "w"))
     proc.log = log
     return proc

@@ -66,14 +66,16 @@ def infer_function(net: Network, sizes: BatchSizes):
     return infer
 
 
-def _inputs(request: dict, n: int) -> list[np.ndarray]:
-    """One request's inputs, each sent in whichever form (float32 or bytes) was smaller."""
+def _inputs(request, n: int) -> list[np.ndarray]:
+    """One request's inputs (a PyTriton request: a mapping by input name), each sent in whichever form
+    (float32 or bytes) was smaller."""
+    sent = set(request.keys())
     out = []
     for i in range(n):
         for kind in protocol.KINDS:
-            a = request.get(protocol.input_name(i, kind))
-            if a is not None:
-                out.append(protocol.unpack(kind, a[0]))
+            name = protocol.input_name(i, kind)
+            if name in sent:
+                out.append(protocol.unpack(kind, request[name][0]))
                 break
         else:
             raise ValueError(f"input {i} missing")
