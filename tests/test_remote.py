@@ -3,6 +3,7 @@ calling it with `--remote`. Servers are started by the tests on free ports and k
 they started) at teardown."""
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import secrets
@@ -300,19 +301,19 @@ def _listening() -> list[tuple[str, int]]:
             if state != "0A":  # LISTEN
                 continue
             addr, port = local.split(":")
-            if len(addr) == 8:
-                host = ".".join(str(int(addr[i:i + 2], 16)) for i in (6, 4, 2, 0))
-            else:
-                host = "::1" if addr == "00000000000000000000000001000000" else addr
-            out.append((host, int(port, 16)))
+            raw = b"".join(bytes.fromhex(addr[i:i + 8])[::-1] for i in range(0, len(addr), 8))  # host-order words
+            ip = ipaddress.ip_address(raw)
+            if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+                ip = ip.ipv4_mapped
+            out.append((str(ip), int(port, 16)))
     return out
 
 
 def test_server_listens_on_loopback_only(server):
-    """Triton's three endpoints (gRPC, HTTP, metrics) are on 127.0.0.1 and nowhere else."""
+    """Triton's three endpoints (gRPC, HTTP, metrics) are on loopback and nowhere else."""
     mine = [(h, p) for h, p in _listening() if p in server.ports]
     assert {p for _, p in mine} == set(server.ports), mine
-    assert all(h == "127.0.0.1" for h, _ in mine), mine
+    assert all(ipaddress.ip_address(h).is_loopback for h, _ in mine), mine
 
 
 def test_server_killed_and_restarted_mid_run(person_model, tmp_path):
