@@ -61,7 +61,7 @@ class Server:
         self.proc: subprocess.Popen | None = None
         self.log = tmp / f"serve-{self.grpc}.log"
 
-    def start(self, timeout: float = 150.0) -> Server:
+    def start(self, timeout: float = 300.0) -> Server:
         argv = [CLI, "serve", "--grpc-port", str(self.grpc), "--http-port", str(self.http), "--metrics-port",
                 str(self.metrics), *self.args]
         env = {**os.environ, **({"CBS_OBS_REMOTE_KEY": self.key} if self.key else {})}
@@ -317,29 +317,34 @@ def test_server_listens_on_loopback_only(server):
 
 
 def test_server_killed_and_restarted_mid_run(person_model, tmp_path):
-    """The server dies mid-stream: the engine keeps streaming (last masks and styles) and says so in its stats;
-    a server started again on the same port is found without restarting the engine."""
+    """The server dies mid-stream: the engine keeps streaming (last masks and styles; a second engine asked for
+    a local fallback runs the networks itself) and says so in its stats; a server started again on the same
+    port is found without restarting either engine."""
     s = Server(tmp_path, "--segmenter", "person").start()
-    port = free_port()
-    engine = _engine(s, port)
+    port, port_local = free_port(), free_port()
+    engines = [_engine(s, port), _engine(s, port_local, "--remote-fallback", "local")]
+    restarted = None
     try:
-        assert wait_for(lambda: _remote_state(port).get("calls", 0) > 5, 90, 0.5), _log(engine)
+        for p in (port, port_local):
+            assert wait_for(lambda p=p: _remote_state(p).get("calls", 0) > 5, 90, 0.5), _log(engines[0])
         s.kill()
         assert wait_for(lambda: _remote_state(port).get("state") == "lost", 20, 0.2)
-        assert count_mjpeg_frames(f"http://127.0.0.1:{port}/stream.mjpg", 3.0) >= 10  # still streaming
-        assert engine.poll() is None
+        assert wait_for(lambda: _remote_state(port_local).get("state") == "lost (running here)", 20, 0.2)
+        for p in (port, port_local):
+            assert count_mjpeg_frames(f"http://127.0.0.1:{p}/stream.mjpg", 3.0) >= 10  # still streaming
+        assert _remote_state(port_local)["ran_here"] > 0 and _remote_state(port)["ran_here"] == 0
+        assert all(e.poll() is None for e in engines)
         restarted = Server(tmp_path, "--segmenter", "person", ports=s.ports).start()
-        try:
-            assert wait_for(lambda: _remote_state(port).get("state") == "ok", 30, 0.2)
-            state = _remote_state(port)
+        for p in (port, port_local):
+            assert wait_for(lambda p=p: _remote_state(p).get("state") == "ok", 30, 0.2)
+            state = _remote_state(p)
             assert state["reconnects"] >= 1 and state["failed"] >= 1
             calls = state["calls"]
-            assert wait_for(lambda: _remote_state(port)["calls"] > calls + 10, 30, 0.3)  # caught up
-            assert count_mjpeg_frames(f"http://127.0.0.1:{port}/stream.mjpg", 3.0) >= 10
-        finally:
-            _stop(engine)
-            restarted.kill(signal.SIGTERM)
+            assert wait_for(lambda p=p, calls=calls: _remote_state(p)["calls"] > calls + 10, 30, 0.3)  # caught up
+        assert count_mjpeg_frames(f"http://127.0.0.1:{port}/stream.mjpg", 3.0) >= 10
     finally:
-        if engine.poll() is None:
-            engine.kill()
+        for e in engines:
+            _stop(e)
+        if restarted is not None:
+            restarted.kill(signal.SIGTERM)
         s.kill()

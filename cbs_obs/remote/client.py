@@ -197,7 +197,8 @@ class RemoteClient:
             if state == "lost" and self.fallback == "local":
                 state = "lost (running here)"
             return {"url": self.settings.url, "state": state, "calls": self.calls, "failed": self.failed,
-                    "reconnects": self.reconnects, "fallback": self.fallback, "last_error": self.last_error,
+                    "reconnects": self.reconnects, "fallback": self.fallback, "ran_here": self.fallback_calls,
+                    "last_error": self.last_error,
                     "latency_ms": {"p50": p50, "p95": p95}, "sent_mb": round(self._bytes_sent / 1e6, 1)}
 
 
