@@ -45,6 +45,13 @@ def _children(pid: int) -> set[int]:
     return out
 
 
+def _signal(pid: int, sig) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
 def _announced(log: Path) -> bool:
     """`cbs-obs serve` prints one line starting with "serving N networks" once Triton is ready."""
     return any(line.startswith("serving ") for line in log.read_text(errors="replace").splitlines())
@@ -74,16 +81,23 @@ class Server:
         return self
 
     def kill(self, sig=signal.SIGKILL) -> None:
-        """Kill the server and everything it started (a crash, or teardown)."""
+        """SIGKILL: the server and everything it started die at once (a crash). SIGTERM: a clean stop (teardown),
+        with whatever is left after 30 s killed. Either way no process of it outlives the test."""
         if self.proc is None:
             return
-        for pid in [self.proc.pid, *_children(self.proc.pid)]:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
+        family = [self.proc.pid, *_children(self.proc.pid)]
+        for pid in family if sig == signal.SIGKILL else family[:1]:
+            _signal(pid, sig)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+        for pid in family:
+            _signal(pid, signal.SIGKILL)
         self.proc.wait(timeout=30)
-        wait_for(lambda: not _children(self.proc.pid), 10)
+        for pid in family:  # a crashed server cannot free its shared-memory tensor store: do it for it
+            for leftover in Path("/dev/shm").glob(f"pytrtion{pid}-*"):
+                leftover.unlink(missing_ok=True)
         self.proc = None
 
     def stats(self, model: str) -> dict:

@@ -33,6 +33,18 @@ def _python_library_first() -> None:
             os.environ["LD_LIBRARY_PATH"] = f"{libdir}:{old}" if old else libdir
 
 
+def clean_stale_shared_memory(folder: Path = Path("/dev/shm")) -> int:
+    """A server that crashed (power, OOM, kill -9) leaves its PyTriton tensor store in shared memory, which is
+    RAM; remove the stores of processes that no longer exist before starting. Returns how many were removed."""
+    removed = 0
+    for f in folder.glob("pytrtion*-*") if folder.is_dir() else ():
+        pid = f.name[len("pytrtion"):].split("-", 1)[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            f.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 def ranks(net: Network) -> tuple[list[int], int]:
     """How many axes each input and the output have (Triton declares them; every size stays free)."""
     if net.session is not None:
@@ -125,6 +137,8 @@ def _model_ready(client, model: str) -> bool:
 def serve(settings: ServeSettings, networks: dict[str, Network], *, ready=None) -> None:
     """Run Triton until interrupted. ``ready()`` is called once every model is loaded."""
     _python_library_first()
+    if clean_stale_shared_memory():
+        log.info("removed shared memory left by a server that did not stop cleanly")
     from pytriton.model_config import DynamicBatcher, ModelConfig, Tensor
     from pytriton.triton import DEFAULT_PROTECTED_ENDPOINTS, Triton, TritonConfig, TritonSecurityConfig
 
