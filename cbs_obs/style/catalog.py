@@ -27,11 +27,6 @@ def style_names() -> list[str]:
     return [n for f in families for n in f.names] + [f.name for f in families if not f.neural and not f.names]
 
 
-def filter_names() -> list[str]:
-    """The non-neural families, for listings."""
-    return [f.name for f in STYLE_FAMILIES.values() if not f.neural]
-
-
 def examples() -> list[str]:
     return [f.example for f in STYLE_FAMILIES.values() if f.example]
 
