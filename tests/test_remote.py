@@ -170,6 +170,26 @@ def test_remote_outputs_equal_local_for_every_network(server, johnson_ckpt):
     assert server.stats(next(n for n in local if n.startswith("selfie-landscape")))["inference_count"] >= 1
 
 
+def test_picture_inputs_travel_as_bytes_and_come_back_exact():
+    """What the networks' callers make from bytes (k/255 floats, whole-number pixels) goes over the wire as those
+    bytes, a quarter of float32, and the server rebuilds the very same floats; anything else goes as float32."""
+    import cv2
+
+    from cbs_obs.remote import protocol
+
+    frame = np.random.default_rng(3).integers(0, 256, (144, 256, 3), np.uint8)
+    person_input = (cv2.cvtColor(frame, cv2.COLOR_BGR2RGB).astype(np.float32) * (1 / 255)).transpose(2, 0, 1)[None]
+    johnson_input = frame[:, :, ::-1].transpose(2, 0, 1)[None].astype(np.float32)
+    dabnet_input = frame.astype(np.float32) - np.array([72.3924, 82.90902, 73.158325], np.float32)
+    for x, kind in ((person_input, "PIXELS"), (johnson_input, "LEVELS"), (dabnet_input, "INPUT"),
+                    (np.full((26,), 1 / 26, np.float32), "INPUT"), (-johnson_input, "INPUT")):
+        got_kind, wire = protocol.pack(x)
+        assert got_kind == kind
+        assert wire.nbytes == (x.nbytes // 4 if kind != "INPUT" else x.nbytes)
+        back = protocol.unpack(got_kind, wire)
+        assert back.dtype == np.float32 and np.array_equal(back, x)
+
+
 def _stylize(tmp_path: Path, name: str, *args: str, remote: Server | None = None) -> np.ndarray:
     import cv2
 
