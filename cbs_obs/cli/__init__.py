@@ -75,7 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:  # our own messages say what went wrong; OpenCV's would be a second, cryptic line
         import cv2
 
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+        logs = getattr(cv2.utils, "logging", None)  # OpenCV 5; 4.x wheels (with numpy 1, as `serve` has) lack it
+        if logs is not None:
+            logs.setLogLevel(logs.LOG_LEVEL_SILENT)
+        elif hasattr(cv2, "setLogLevel"):
+            cv2.setLogLevel(0)  # silent
     try:
         if args.device:
             from ..models.device import set_device
