@@ -21,15 +21,19 @@ from __future__ import annotations
 import importlib
 import json
 import queue
+import os
+import sys
 import threading
 import time
 from pathlib import Path
 
 import cbsobs_core as core
+import cbsobs_qtview
 import cbsobs_supervisor
 
 importlib.reload(core)  # OBS keeps one interpreter: "Reload Scripts" must pick up new helper files too
 importlib.reload(cbsobs_supervisor)
+importlib.reload(cbsobs_qtview)
 Supervisor, engine_env = cbsobs_supervisor.Supervisor, cbsobs_supervisor.engine_env
 
 try:
@@ -40,7 +44,7 @@ except ImportError:  # imported outside OBS (tests, linters)
 HOTKEY_PREFIX = "cbs_obs."
 POLL_S = 1.0
 TICK_MS = 250
-START_WAIT_S = 20.0
+REDRAW_S = 1.5  # the open panel is redrawn at most this often while what it shows changes
 MEDIA_NAME = "cbs-obs"
 CARD_NAME = "cbs-obs engine stopped"
 CARD_FILE = core.HERE / "engine_stopped.png"
@@ -80,6 +84,11 @@ class Panel:
         self.want_video = False
         self.card_visible = None
         self.last_status = ""
+        self.refresher = None  # redraws the open panel (cbsobs_qtview); made on OBS's thread in script_load
+        self.shown = None  # what the open panel shows, to redraw it when that changes
+        self.last_redraw = 0.0
+        self.shown_classes = ""
+        self.cameras_due = ""  # "claim" or "release": the raw camera sources, handled on OBS's thread
         self._quit = threading.Event()
         self.worker = threading.Thread(target=self._work, name="cbs-obs-panel", daemon=True)
         self.worker.start()
@@ -116,11 +125,12 @@ class Panel:
             except Exception as e:  # a bug here must not surface as an OBS exception
                 self.log(f"internal error: {type(e).__name__}: {e}")
 
-    def poll(self) -> None:
+    def poll(self, timeout: float | None = None) -> None:
         """Fetch the engine's state; notice restarts and send the user's look again."""
         if not self.ready:  # script_load has not given the port yet
             return
-        status, data = self.client.call("GET", "/api/state")
+        client = self.client if timeout is None else core.EngineClient(self.url, self.client.token_fn, timeout)
+        status, data = client.call("GET", "/api/state")
         if status != 200:
             with self.lock:
                 was_up = self.state is not None
@@ -237,7 +247,7 @@ class Panel:
         running = self.supervisor is not None and self.supervisor.running
         if running:
             return "the engine is already started by OBS"
-        status, _ = self.client.call("GET", "/api/state")
+        status, _ = core.EngineClient(self.url, self.client.token_fn, timeout=0.5).call("GET", "/api/state")
         if status == 200:
             return f"using the engine already running at {self.url} (started outside OBS)"
         if core.find_executable(self.location) is None:
@@ -304,11 +314,18 @@ def script_load(settings):
         except (ValueError, TypeError, IndexError):
             PANEL.desired = None
     _register_hotkeys(settings, ["next_preset", "previous_preset", "toggle"])
+    if PANEL.refresher is None:
+        PANEL.refresher = cbsobs_qtview.ViewRefresher()
+        if not PANEL.refresher.available:
+            PANEL.log(PANEL.refresher.why_not + ": press Refresh to see the engine's latest state")
     obs.obs_frontend_add_event_callback(_on_event)
     obs.timer_add(_tick, TICK_MS)
     if obs.obs_data_get_bool(settings, "autostart") and obs.obs_data_get_bool(settings, "engine_wanted"):
         PANEL.want_video = "update"  # a source the user removed from a scene stays removed
+        PANEL.cameras_due = "claim"  # once the scene is loaded (scripts load before it)
         PANEL.log(PANEL.start_engine())
+    elif _claimed():
+        PANEL.cameras_due = "release"  # OBS closed while the engine had the camera
 
 
 def _read_options(settings):
@@ -331,7 +348,7 @@ def script_update(settings):
     if state is None or due:  # the panel does not show the engine's look yet: nothing of it is a user change
         return
     changes, pictures = {}, {}
-    for cls in state.get("classes", []):
+    for cls in core.look_names(state):
         style = obs.obs_data_get_string(settings, "style_" + cls)
         if style in (core.PICTURE_STYLE, core.PICTURE_REPLACE) and not obs.obs_data_get_string(settings,
                                                                                                  "picture_" + cls):
@@ -368,6 +385,8 @@ def script_save(settings):
 
 
 def script_unload():
+    if PANEL.refresher is not None:
+        PANEL.refresher.close()
     obs.timer_remove(_tick)
     obs.obs_frontend_remove_event_callback(_on_event)
     for hid in PANEL.hotkeys.values():
@@ -417,13 +436,33 @@ def _tick():
         if PANEL.want_video:
             _ensure_video(add=PANEL.want_video is True)
             PANEL.want_video = False
+    if PANEL.cameras_due == "release":
+        PANEL.cameras_due = ""
+        _release_cameras()
+    elif PANEL.cameras_due == "claim" and obs.obs_data_get_bool(settings, "engine_wanted"):
+        PANEL.cameras_due = ""
+        _claim_cameras()
     _show_card(state is None)
+    _redraw_if_changed(status, state)
+
+
+def _redraw_if_changed(status: str, state) -> None:
+    """Redraw the open panel when what it shows changed (status line, classes, presets), at most every REDRAW_S."""
+    refresher = PANEL.refresher
+    if refresher is None or not refresher.available:
+        return
+    shown = (status, tuple(core.look_names(state)), tuple((state or {}).get("presets", [])),
+             json.dumps((state or {}).get("look"), sort_keys=True))
+    if shown == PANEL.shown or time.monotonic() - PANEL.last_redraw < REDRAW_S:
+        return
+    if refresher.request():
+        PANEL.shown, PANEL.last_redraw = shown, time.monotonic()
 
 
 def _mirror_engine(settings, state):
     """Write the engine's look (and its scene table, if the panel has none) into the panel's settings."""
     specs = core.look_specs(state.get("look"))
-    for cls in state.get("classes", []):
+    for cls in core.look_names(state):
         spec, strength = specs.get(cls, (None, 1.0))
         controls = core.controls_from_spec(spec)
         obs.obs_data_set_string(settings, "style_" + cls, controls["style"])
@@ -507,20 +546,104 @@ def _ensure_video(add: bool = True):
     PANEL.card_visible = None
     PANEL.log(f"video source '{MEDIA_NAME}' in scene '{obs.obs_source_get_name(scene_source)}' plays "
               f"{PANEL.url}/stream.mjpg")
-    cams = _camera_sources()
-    PANEL.camera_note = ""
-    if cams and PANEL.options["source"].isdigit():
-        PANEL.camera_note = (f"camera {PANEL.options['source']} is read by the engine; hide "
-                             + ", ".join(cams) + " in OBS (the styled video replaces it)")
-        PANEL.log(PANEL.camera_note)
     obs.obs_source_release(scene_source)
 
 
-def _camera_sources() -> list:
-    sources = obs.obs_enum_sources() or []
-    names = [obs.obs_source_get_name(s) for s in sources if obs.obs_source_get_unversioned_id(s) in CAMERA_KINDS]
-    obs.source_list_release(sources)
-    return names
+# -- the raw camera the engine reads: hidden (and closed) in OBS while the engine owns it ------------------
+def _engine_device():
+    """The camera device the engine is started on (camera N is /dev/videoN on Linux), None for files and the demo."""
+    src = PANEL.options["source"]
+    if src.isdigit():
+        return f"/dev/video{src}" if sys.platform.startswith("linux") else f"camera {src}"
+    return src if src.startswith("/dev/video") else None
+
+
+def _same_device(a: str, b: str) -> bool:
+    return bool(a and b) and os.path.realpath(a) == os.path.realpath(b)
+
+
+def _claim_cameras() -> None:
+    """Before the engine opens its camera: hide the current scene's sources on that camera and make OBS close
+    the device (a V4L2 device streams to one program at a time); both are undone by _release_cameras()."""
+    device = _engine_device()
+    PANEL.camera_note = ""
+    if device is None or _claimed():
+        return
+    scene_source = obs.obs_frontend_get_current_scene()
+    if scene_source is None:
+        PANEL.cameras_due = "claim"
+        return
+    scene_name = obs.obs_source_get_name(scene_source)
+    scene = obs.obs_scene_from_source(scene_source)
+    claimed, unmatched = [], []
+    items = obs.obs_scene_enum_items(scene) or []
+    for item in items:
+        source = obs.obs_sceneitem_get_source(item)
+        kind = obs.obs_source_get_unversioned_id(source)
+        if kind not in CAMERA_KINDS:
+            continue
+        name = obs.obs_source_get_name(source)
+        data = obs.obs_source_get_settings(source)
+        dev = obs.obs_data_get_string(data, "device_id")
+        obs.obs_data_release(data)
+        if kind != "v4l2_input":
+            unmatched.append(name)  # which camera a DirectShow or AVFoundation source reads is not known here
+            continue
+        if not _same_device(dev, device):
+            continue
+        was_visible = obs.obs_sceneitem_visible(item)
+        obs.obs_sceneitem_set_visible(item, False)
+        off = obs.obs_data_create()
+        obs.obs_data_set_string(off, "device_id", "")
+        obs.obs_source_update(source, off)
+        obs.obs_data_release(off)
+        claimed.append({"source": name, "scene": scene_name, "item": obs.obs_sceneitem_get_id(item),
+                        "device": dev, "visible": was_visible})
+    obs.sceneitem_list_release(items)
+    obs.obs_source_release(scene_source)
+    obs.obs_data_set_string(PANEL.settings, "claimed_cameras", json.dumps(claimed))
+    if claimed:
+        names = ", ".join(f"'{c['source']}'" for c in claimed)
+        PANEL.camera_note = (f"{names} hidden and {device} closed in OBS: the engine reads that camera now "
+                             "(shown again when the engine stops)")
+    elif unmatched:
+        PANEL.camera_note = (f"the engine reads {device}; OBS cannot tell if {', '.join(unmatched)} uses it: "
+                             "if so, hide it (the styled video replaces it) and close it so the engine can open it")
+    if PANEL.camera_note:
+        PANEL.log(PANEL.camera_note)
+
+
+def _claimed() -> list:
+    try:
+        value = json.loads(obs.obs_data_get_string(PANEL.settings, "claimed_cameras") or "[]")
+        return value if isinstance(value, list) else []
+    except ValueError:
+        return []
+
+
+def _release_cameras() -> None:
+    """The engine stopped: give the camera back to the OBS sources it was taken from, visible as they were."""
+    claimed = _claimed()
+    if not claimed:
+        return
+    for c in claimed:
+        source = obs.obs_get_source_by_name(c.get("source", ""))
+        if source is None:
+            continue
+        on = obs.obs_data_create()
+        obs.obs_data_set_string(on, "device_id", c.get("device", ""))
+        obs.obs_source_update(source, on)
+        obs.obs_data_release(on)
+        obs.obs_source_release(source)
+        scene_source = obs.obs_get_source_by_name(c.get("scene", ""))
+        if scene_source is not None:
+            item = obs.obs_scene_find_sceneitem_by_id(obs.obs_scene_from_source(scene_source), int(c.get("item", 0)))
+            if item is not None:
+                obs.obs_sceneitem_set_visible(item, bool(c.get("visible", True)))
+            obs.obs_source_release(scene_source)
+        PANEL.log(f"camera source '{c.get('source')}' given back its camera {c.get('device')}")
+    obs.obs_data_set_string(PANEL.settings, "claimed_cameras", "[]")
+    PANEL.camera_note = ""
 
 
 def _show_card(visible: bool):
@@ -591,27 +714,19 @@ def _on_event(event):
         obs.obs_source_release(source)
         PANEL.action("POST", "/api/scene/" + core.quote(name), "scene " + name)
     elif event == obs.OBS_FRONTEND_EVENT_EXIT:
+        if PANEL.refresher is not None:
+            PANEL.refresher.close()
         PANEL.close()
 
 
 # -- the properties view ------------------------------------------------------------------------------
-def _wait_for_engine(timeout: float) -> None:
-    """Inside a button callback: let the worker reach the engine, so the redraw can show its classes."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        PANEL.jobs.put(lambda: None)  # wakes the worker, which polls
-        time.sleep(0.25)
-        with PANEL.lock:
-            if PANEL.state is not None:
-                break
-    _tick()
-
-
 def _on_start(props, prop):
+    """Returns at once: the engine starts on the supervisor's thread, and the open panel is redrawn with the
+    engine's classes when it answers (cbsobs_qtview), so OBS's window never waits for the engine."""
     obs.obs_data_set_bool(PANEL.settings, "engine_wanted", True)
     PANEL.want_video = True
+    _claim_cameras()
     PANEL.log(PANEL.start_engine())
-    _wait_for_engine(START_WAIT_S)
     _rebuild(props)
     return True
 
@@ -619,17 +734,21 @@ def _on_start(props, prop):
 def _on_stop(props, prop):
     obs.obs_data_set_bool(PANEL.settings, "engine_wanted", False)
     if PANEL.supervisor is not None and PANEL.supervisor.running:
-        PANEL.supervisor.stop()
-        PANEL.log("engine stopped from the panel")
+        supervisor = PANEL.supervisor
+
+        def stop():  # on the worker: the engine may take seconds to close, OBS's window must not wait
+            supervisor.stop()
+            PANEL.log("engine stopped from the panel")
+            PANEL.cameras_due = "release"
+        PANEL.jobs.put(stop)
     else:
         PANEL.log("the engine was not started by OBS; stop it where it runs (Ctrl-C in its terminal)")
-    _wait_for_engine(0.5)
     _rebuild(props)
     return True
 
 
 def _on_refresh(props, prop):
-    PANEL.poll()  # now, not at the worker's next poll: the redraw shows the engine as it is
+    PANEL.poll(timeout=0.5)  # now, not at the worker's next poll: the redraw shows the engine as it is
     _tick()
     _rebuild(props)
     return True
@@ -685,17 +804,21 @@ def _rebuild(props):
     for name in PANEL.class_props:
         obs.obs_properties_remove_by_name(group, name)
     PANEL.class_props = []
+    live = PANEL.refresher is not None and PANEL.refresher.available
     if state is None:
         obs.obs_properties_add_text(group, "classes_note", "Classes", obs.OBS_TEXT_INFO)
         PANEL.class_props.append("classes_note")
         starting = PANEL.supervisor is not None and PANEL.supervisor.running
+        when = "they appear here when it answers" if live else "press Refresh when it answers"
         obs.obs_data_set_string(PANEL.settings, "classes_note",
-                                "the engine is starting: press Refresh when it answers" if starting
+                                f"the engine is starting: {when}" if starting
                                 else "start the engine (or press Refresh) to style its classes")
     else:
         choices = core.style_choices(styles)
-        for cls in state.get("classes", []):
-            lst = obs.obs_properties_add_list(group, "style_" + cls, "Style: " + cls, obs.OBS_COMBO_TYPE_LIST,
+        groups = state.get("groups") or {}
+        for cls in core.look_names(state):
+            label = f"{cls} ({' + '.join(groups[cls])})" if cls in groups else cls
+            lst = obs.obs_properties_add_list(group, "style_" + cls, "Style: " + label, obs.OBS_COMBO_TYPE_LIST,
                                               obs.OBS_COMBO_FORMAT_STRING)
             for name in choices:
                 obs.obs_property_list_add_string(lst, name, name)
@@ -710,8 +833,10 @@ def _rebuild(props):
             for name, show in (("param_", style in core.PARAM_STYLES), ("colour_", style == "color"),
                                ("picture_", style in (core.PICTURE_STYLE, core.PICTURE_REPLACE))):
                 obs.obs_property_set_visible(obs.obs_properties_get(group, name + cls), show)
-    if state is not None:
-        PANEL.log("panel shows controls for " + ", ".join(state.get("classes", [])))
+    shown = ", ".join(core.look_names(state)) if state is not None else ""
+    if shown and shown != PANEL.shown_classes:
+        PANEL.log("panel shows controls for " + shown)
+    PANEL.shown_classes = shown
     plist = obs.obs_properties_get(props, "preset")
     obs.obs_property_list_clear(plist)
     for name in (state or {}).get("presets", []):
@@ -745,13 +870,5 @@ def script_properties():
     obs.obs_properties_add_text(props, "scene_presets", "Scene -> preset (one 'Scene=Preset' per line)",
                                 obs.OBS_TEXT_MULTILINE)
     obs.obs_properties_add_button(props, "apply_scenes", "Apply scene table", _on_apply_scenes)
-    if PANEL.state is None:  # the engine may already be running: ask it once, briefly, so classes show now
-        status, data = core.EngineClient(PANEL.url, PANEL.client.token_fn, timeout=0.3).call("GET", "/api/state")
-        if status == 200:
-            _, styles = core.EngineClient(PANEL.url, timeout=0.5).call("GET", "/api/styles")
-            with PANEL.lock:
-                PANEL.state, PANEL.styles = data, list((styles or {}).get("styles", []))
-                PANEL.mirror_due = True
-            _tick()
     _rebuild(props)
     return props

@@ -246,6 +246,14 @@ def normalize_spec(spec: str) -> str:
     return spec_from_controls("x", controls.get) or spec
 
 
+def look_names(state: dict | None) -> list[str]:
+    """The names a look may style, as the panel lists them: the segmenter's classes, then its groups
+    (``person`` = face + body with the person-face segmenter)."""
+    state = state or {}
+    classes = list(state.get("classes") or [])
+    return classes + [g for g in (state.get("groups") or {}) if g not in classes]
+
+
 def look_specs(look: dict) -> dict:
     """{class: (spec, strength)} from the engine's look JSON."""
     return {a["cls"]: (a["style"], float(a.get("strength", 1.0))) for a in (look or {}).get("assignments", [])}

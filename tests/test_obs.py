@@ -415,20 +415,58 @@ def test_one_click_path_as_a_streamer(display, tmp_path, person_model):
         print(f"{k}: {v:.1f} s")
 
 
-def test_script_added_while_the_engine_runs_shows_class_controls_at_once(display, live_engine, tmp_path):
-    """Finding 2: added through Tools -> Scripts -> + with an engine already running (started in a
-    terminal), the panel shows the class controls straight away, without restarting OBS."""
+def _status_crop(png, top=120):
+    """The panel's rows above its Look group (buttons and the status line), from a screenshot."""
+    img = cv2.imread(str(png))
+    col = img[:, 990].astype(int)
+    group = next(y for y in range(top + 130, img.shape[0]) if abs(col[y] - [56, 46, 43]).sum() < 6)
+    return img[top + 120:group, 560:1250]
+
+
+def test_script_added_while_the_engine_runs_shows_its_classes_and_a_live_status(display, thirds_engine, tmp_path):
+    """Finding 2 and the live status line: added through Tools -> Scripts -> + with an engine already running
+    (started in a terminal), the panel shows the engine's classes and groups (person = face + body) with no
+    click, redraws its status line by itself when the look changes elsewhere, and a style picked for
+    `person` styles face and body."""
+    from tests.conftest import thirds_colours
     from tests.obs_ui import ScriptsWindow, Screen, require_xdotool
 
     require_xdotool()
     _write_token(TOKEN)
-    o = Obs(tmp_path, display, env={"CBS_OBS_PORT": str(live_engine.server.port)}).start()
+    url = thirds_engine.server.url
+    o = Obs(tmp_path, display, env={"CBS_OBS_PORT": str(thirds_engine.server.port)}).start()
     try:
         screen = Screen(display, tmp_path / "shots")
         win = ScriptsWindow(screen).open()
         win.add_script(_cli("obs", "plugin-path").stdout.strip())
-        _log_has(o, "panel shows controls for background, person", 5)
-        screen.shot("script-added-engine-running")
+        _log_has(o, "panel shows controls for background, face, body, person", 10)
+        time.sleep(2)
+        screen.shot("1-script-added-engine-running-default-size")
+        win.enlarge()
+        time.sleep(2)
+        before = _status_crop(screen.shot("2-enlarged"))
+        api(thirds_engine, "PATCH", "/api/look", {"assignments": {"background": "color:#ff00ff"}})
+        assert "127.0.0.1" in url
+        wait_until(lambda: (now := _status_crop(screen.shot("3-status-after-api-change"))).shape != before.shape
+                   or np.abs(now.astype(int) - before).sum() > 1000, 10, "the status line to change with no click")
+
+        shot = screen.shot("4-before-person-picked")
+        combos = _combo_boxes(shot)
+        assert len(combos) == 4, f"expected style lists for background, face, body, person (see {shot})"
+        screen.click(995, combos[3])
+        screen.type("color")
+        screen.key("Return")
+        wait_until(lambda: ("person", "color") in [(a.cls, a.style) for a in thirds_engine.look.assignments], 15,
+                   "the person style to reach the engine")
+
+        def styled():
+            with urllib.request.urlopen(url + "/snapshot.jpg", timeout=10) as r:
+                img = cv2.imdecode(np.frombuffer(r.read(), np.uint8), cv2.IMREAD_COLOR)
+            bg, face, body = thirds_colours(img)
+            return face[1] > 200 > face[2] and body[1] > 200 > body[2] and bg[1] < 60 and bg[2] > 200
+        wait_until(styled, 15, "face and body green, background magenta")
+        time.sleep(2.5)
+        screen.shot("5-person-picked")
     finally:
         o.stop()
     assert "Traceback" not in o.obs_log()
