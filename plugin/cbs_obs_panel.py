@@ -84,6 +84,7 @@ class Panel:
         self.want_video = False
         self.card_visible = None
         self.last_status = ""
+        self.last_warning = ""
         self.refresher = None  # redraws the open panel (cbsobs_qtview); made on OBS's thread in script_load
         self.shown = None  # what the open panel shows, to redraw it when that changes
         self.last_redraw = 0.0
@@ -274,7 +275,7 @@ class Panel:
             state, error = self.state, self.error
             if state is None and not error.startswith(("engine exited", "cannot")):
                 error = self.down_reason or error  # why it is down matters more than what failed meanwhile
-        sup = self.supervisor.describe(answering=state is not None) if self.supervisor is not None else ""
+        sup = self.supervisor.describe(answering=state is not None, shown=error) if self.supervisor is not None else ""
         text = core.status_line(state, error=error, supervisor=sup)
         if state is None and (self.supervisor is None or not self.supervisor.running):
             text += "; press Start engine"
@@ -411,8 +412,12 @@ def _tick():
             text = PANEL.logs.get_nowait()
         except queue.Empty:
             break
-        obs.script_log(obs.LOG_WARNING if "rejected" in text or "exited" in text or "failed" in text
-                       or "cannot" in text else obs.LOG_INFO, "[cbs-obs] " + text)
+        warn = any(w in text for w in ("rejected", "exited", "failed", "cannot"))
+        if warn and text == PANEL.last_warning:
+            warn = False  # the same failure again (a camera that stays missing): OBS pops the Script Log on warnings
+        elif warn:
+            PANEL.last_warning = text
+        obs.script_log(obs.LOG_WARNING if warn else obs.LOG_INFO, "[cbs-obs] " + text)
     settings = PANEL.settings
     if settings is None:
         return

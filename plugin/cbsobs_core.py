@@ -262,7 +262,7 @@ def look_specs(look: dict) -> dict:
 def status_line(state: dict | None, *, error: str = "", supervisor: str = "") -> str:
     """One line with the engine's truth: running or not, look, preset, fps, last error."""
     if not state:
-        text = "engine stopped" + (f": {error}" if error else "")
+        text = "engine stopped" + (f": {_short(error)}" if error else "")
         return text + (f" ({supervisor})" if supervisor else "")
     look = state.get("look") or {}
     parts = [f"{c} {s} {st:.0%}" for c, (s, st) in look_specs(look).items()]  # spaces: the panel wraps lines
@@ -274,8 +274,13 @@ def status_line(state: dict | None, *, error: str = "", supervisor: str = "") ->
     if last.startswith("no virtual camera"):  # OBS plays the MJPEG stream; the virtual camera is not needed here
         last = error
     if last:
-        text += f"; last error: {last if len(last) <= 160 else last[:157] + '...'}"
+        text += f"; last error: {_short(last)}"
     return text + (f" ({supervisor})" if supervisor else "")
+
+
+def _short(text: str, limit: int = 160) -> str:
+    """A long message cut for the status line (the Script Log has it whole): OBS widens the panel to fit it."""
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def quote(name: str) -> str:
