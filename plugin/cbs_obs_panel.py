@@ -822,16 +822,17 @@ def _rebuild(props):
         choices = core.style_choices(styles)
         groups = state.get("groups") or {}
         for cls in core.look_names(state):
-            label = f"{cls} ({' + '.join(groups[cls])})" if cls in groups else cls
-            lst = obs.obs_properties_add_list(group, "style_" + cls, "Style: " + label, obs.OBS_COMBO_TYPE_LIST,
+            # short labels (the class's own rows follow it): the Scripts window is narrow
+            label = f"{cls} ({'+'.join(groups[cls])})" if cls in groups else cls
+            lst = obs.obs_properties_add_list(group, "style_" + cls, label, obs.OBS_COMBO_TYPE_LIST,
                                               obs.OBS_COMBO_FORMAT_STRING)
             for name in choices:
                 obs.obs_property_list_add_string(lst, name, name)
             obs.obs_property_set_modified_callback(lst, _on_style_changed)
-            obs.obs_properties_add_float_slider(group, "strength_" + cls, "Strength: " + cls, 0.0, 1.0, 0.05)
-            obs.obs_properties_add_int_slider(group, "param_" + cls, "Radius / block: " + cls, 1, 99, 1)
-            obs.obs_properties_add_color(group, "colour_" + cls, "Colour: " + cls)
-            obs.obs_properties_add_path(group, "picture_" + cls, "Picture: " + cls, obs.OBS_PATH_FILE,
+            obs.obs_properties_add_float_slider(group, "strength_" + cls, "  strength", 0.0, 1.0, 0.05)
+            obs.obs_properties_add_int_slider(group, "param_" + cls, "  radius / block", 1, 99, 1)
+            obs.obs_properties_add_color(group, "colour_" + cls, "  colour")
+            obs.obs_properties_add_path(group, "picture_" + cls, "  picture", obs.OBS_PATH_FILE,
                                         "Pictures (*.png *.jpg *.jpeg *.webp)", None)
             PANEL.class_props += [n + cls for n in ("style_", "strength_", "param_", "colour_", "picture_")]
             style = obs.obs_data_get_string(PANEL.settings, "style_" + cls)
@@ -864,16 +865,21 @@ def script_properties():
     seg = obs.obs_properties_add_list(props, "segmenter", "Segmenter", obs.OBS_COMBO_TYPE_LIST,
                                       obs.OBS_COMBO_FORMAT_STRING)
     obs.obs_property_list_add_string(seg, "person (webcam)", "person")
+    obs.obs_property_list_add_string(seg, "person-face (face apart)", "person-face")
     obs.obs_property_list_add_string(seg, "cityscapes (street scenes)", "cityscapes")
     obs.obs_properties_add_int(props, "port", "Engine port", 1024, 65535, 1)
-    obs.obs_properties_add_bool(props, "autostart", "Start the engine with OBS (once started here)")
-    obs.obs_properties_add_button(props, "add_video", "Add the styled video to the current scene", _on_add_video)
+    # short labels: OBS's Scripts window is narrow, and the longest label sets where every control starts
+    auto = obs.obs_properties_add_bool(props, "autostart", "Start with OBS")
+    obs.obs_property_set_long_description(auto, "Start the engine when OBS starts, once it was started here")
+    add = obs.obs_properties_add_button(props, "add_video", "Add video to scene", _on_add_video)
+    obs.obs_property_set_long_description(add, "Add the styled video to the current scene, fitted to the canvas")
     obs.obs_properties_add_list(props, "preset", "Preset", obs.OBS_COMBO_TYPE_LIST, obs.OBS_COMBO_FORMAT_STRING)
     obs.obs_properties_add_button(props, "apply_preset", "Apply preset", _on_apply_preset)
-    obs.obs_properties_add_text(props, "new_preset", "Save current look as", obs.OBS_TEXT_DEFAULT)
+    obs.obs_properties_add_text(props, "new_preset", "Save look as", obs.OBS_TEXT_DEFAULT)
     obs.obs_properties_add_button(props, "save_preset", "Save preset", _on_save_preset)
-    obs.obs_properties_add_text(props, "scene_presets", "Scene -> preset (one 'Scene=Preset' per line)",
-                                obs.OBS_TEXT_MULTILINE)
+    table = obs.obs_properties_add_text(props, "scene_presets", "Scene presets", obs.OBS_TEXT_MULTILINE)
+    obs.obs_property_set_long_description(table, "One 'Scene=Preset' per line: that preset is applied when the "
+                                                 "scene goes live")
     obs.obs_properties_add_button(props, "apply_scenes", "Apply scene table", _on_apply_scenes)
     _rebuild(props)
     return props

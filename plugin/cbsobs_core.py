@@ -19,8 +19,8 @@ DEFAULT_PORT = 8765
 HERE = Path(__file__).resolve().parent
 LOCATION_FILE = HERE / "cbs_obs_panel.json"  # written by `cbs-obs obs plugin-path`
 NO_STYLE = "none"
-PICTURE_STYLE = "picture as a painting style"
-PICTURE_REPLACE = "replace with the picture"
+PICTURE_STYLE = "picture (painting)"
+PICTURE_REPLACE = "picture (replace)"
 PARAM_STYLES = {"blur": ("blur", 21), "pixelate": ("pixelate", 16)}  # family -> (control suffix, default)
 
 
