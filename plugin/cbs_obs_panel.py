@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import importlib
 import json
-import queue
 import os
+import queue
+import re
 import sys
 import threading
 import time
@@ -45,6 +46,7 @@ HOTKEY_PREFIX = "cbs_obs."
 POLL_S = 1.0
 TICK_MS = 250
 REDRAW_S = 1.5  # the open panel is redrawn at most this often while what it shows changes
+FPS_REDRAW_S = 10.0  # ... and this often when only its fps figure changes
 MEDIA_NAME = "cbs-obs"
 CARD_NAME = "cbs-obs engine stopped"
 CARD_FILE = core.HERE / "engine_stopped.png"
@@ -88,6 +90,7 @@ class Panel:
         self.refresher = None  # redraws the open panel (cbsobs_qtview); made on OBS's thread in script_load
         self.shown = None  # what the open panel shows, to redraw it when that changes
         self.last_redraw = 0.0
+        self.shown_fps = ""
         self.shown_classes = ""
         self.cameras_due = ""  # "claim" or "release": the raw camera sources, handled on OBS's thread
         self._quit = threading.Event()
@@ -452,16 +455,21 @@ def _tick():
 
 
 def _redraw_if_changed(status: str, state) -> None:
-    """Redraw the open panel when what it shows changed (status line, classes, presets), at most every REDRAW_S."""
+    """Redraw the open panel when what it shows changed (status line, classes, presets, look), at most every
+    REDRAW_S; a change of the fps figure alone every FPS_REDRAW_S (each redraw makes OBS keep the
+    panel's callbacks until the script unloads, so the panel is not redrawn for nothing)."""
     refresher = PANEL.refresher
     if refresher is None or not refresher.available:
         return
-    shown = (status, tuple(core.look_names(state)), tuple((state or {}).get("presets", [])),
-             json.dumps((state or {}).get("look"), sort_keys=True))
-    if shown == PANEL.shown or time.monotonic() - PANEL.last_redraw < REDRAW_S:
+    fps = re.search(r"[\d.]+ fps", status)
+    shown = (re.sub(r"[\d.]+ fps", "fps", status), tuple(core.look_names(state)),
+             tuple((state or {}).get("presets", [])), json.dumps((state or {}).get("look"), sort_keys=True))
+    since = time.monotonic() - PANEL.last_redraw
+    if since < REDRAW_S or (shown == PANEL.shown and (since < FPS_REDRAW_S or fps is None
+                                                      or fps.group() == PANEL.shown_fps)):
         return
     if refresher.request():
-        PANEL.shown, PANEL.last_redraw = shown, time.monotonic()
+        PANEL.shown, PANEL.shown_fps, PANEL.last_redraw = shown, fps.group() if fps else "", time.monotonic()
 
 
 def _mirror_engine(settings, state):

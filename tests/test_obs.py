@@ -341,7 +341,7 @@ def test_one_click_path_as_a_streamer(display, tmp_path, person_model):
         screen.shot("1-script-added-default-size")
         win.enlarge()
         c = o.client()
-        screen.click(967, 143)  # Start engine: the first control of the panel
+        _press(screen, "Start engine")  # the first control of the panel
         t_click = time.monotonic() - 0.3  # Screen.click waits 0.3 s after the click
         # OBS's window keeps answering while the engine starts: obs-websocket runs this request on OBS's UI
         # thread and answers only when that thread is free (it waited for the engine, up to 20 s, before)
