@@ -409,25 +409,51 @@ def _get(settings, name):
 
 
 def _tick():
-    """OBS timer: log queued messages, show the engine's look and status, show or hide the stopped card."""
+    """OBS timer, on OBS's video thread: write queued messages to the Script Log (only OBS's callbacks may log
+    under this script's name), then do the rest on OBS's UI thread where OBS's frontend and the Scripts
+    window live (here, when this OBS build offers no way to get there)."""
     while True:
         try:
-            text = PANEL.logs.get_nowait()
+            item = PANEL.logs.get_nowait()
         except queue.Empty:
             break
+        level, text = item if isinstance(item, tuple) else (None, item)
         warn = any(w in text for w in ("rejected", "exited", "failed", "cannot"))
         if warn and text == PANEL.last_warning:
             warn = False  # the same failure again (a camera that stays missing): OBS pops the Script Log on warnings
         elif warn:
             PANEL.last_warning = text
-        obs.script_log(obs.LOG_WARNING if warn else obs.LOG_INFO, "[cbs-obs] " + text)
+        if level is None:
+            level = obs.LOG_WARNING if warn else obs.LOG_INFO
+        obs.script_log(level, "[cbs-obs] " + text)
+    with PANEL.lock:
+        presets = list((PANEL.state or {}).get("presets", []))
+    new = [n for n in ("preset." + p for p in presets) if n not in PANEL.hotkeys]
+    if new and PANEL.settings is not None:
+        # here, in OBS's timer callback: the scripting API files a Python callback under the script whose
+        # callback is running, and a callback registered from anywhere else (the UI-thread job) crashes OBS
+        _register_hotkeys(PANEL.settings, new)
+    if PANEL.refresher is None or not PANEL.refresher.run_on_ui(_update_on_ui):
+        if PANEL.refresher is None or not PANEL.refresher.available:
+            _update()
+
+
+def _update_on_ui():
+    try:
+        _update()
+    except Exception as e:  # a bug here must not surface in OBS
+        PANEL.log(f"internal error: {type(e).__name__}: {e}")
+
+
+def _update():
+    """Show the engine's look and status, the styled video, the stopped card; give cameras back; redraw."""
     settings = PANEL.settings
     if settings is None:
         return
     status = PANEL.status()
     if status != PANEL.last_status:
         if status.split(":")[0].split(";")[0] != PANEL.last_status.split(":")[0].split(";")[0]:
-            obs.script_log(obs.LOG_INFO, "[cbs-obs] status: " + status)  # running <-> stopped, said once
+            PANEL.logs.put((obs.LOG_INFO, "status: " + status))  # running <-> stopped, said once
         PANEL.last_status = status
         obs.obs_data_set_string(settings, "status", status)
     with PANEL.lock:
@@ -440,7 +466,6 @@ def _tick():
         if text != obs.obs_data_get_string(settings, "look_json"):
             obs.obs_data_set_string(settings, "look_json", text)
     if state is not None:
-        _register_hotkeys(settings, ["preset." + p for p in state.get("presets", [])])
         if PANEL.want_video:
             _ensure_video(add=PANEL.want_video is True)
             PANEL.want_video = False
@@ -762,7 +787,7 @@ def _on_stop(props, prop):
 
 def _on_refresh(props, prop):
     PANEL.poll(timeout=0.5)  # now, not at the worker's next poll: the redraw shows the engine as it is
-    _tick()
+    _update()
     _rebuild(props)
     return True
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ctypes
 import sys
+import threading
 
 QUEUED_CONNECTION = 2
 OBS_TASK_UI = 0
@@ -40,15 +41,17 @@ _META = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p)
 
 
 class ViewRefresher:
-    """``request()`` from any OBS thread; at most one redraw is queued at a time."""
+    """``request()`` (a redraw) and ``run_on_ui(job)`` from any OBS thread; each job is queued at most once."""
 
     def __init__(self):
         self.available = False
         self.why_not = ""
-        self.pending = False
         self.closed = False
         self.redraws = 0
         self.busy_skips = 0
+        self._jobs: list = []
+        self._scheduled = False
+        self._lock = threading.Lock()
         try:
             self._bind()
             self.available = True
@@ -87,26 +90,49 @@ class ViewRefresher:
         _KEEP.append(self._task)
 
     # -- any thread ---------------------------------------------------------------------------------
-    def request(self) -> bool:
-        """Queue one redraw of the open panel; False when none can be queued (unavailable, one pending)."""
-        if not self.available or self.pending or self.closed:
+    def run_on_ui(self, job) -> bool:
+        """Run ``job()`` on OBS's UI thread soon; False when it cannot (unavailable) or is already queued.
+
+        A job must not call what registers a Python callback with OBS (hotkeys, timers, signal handlers):
+        OBS files those under the script whose callback is running, and here none is (OBS crashes).
+
+        OBS's own frontend calls and the script's settings belong to that thread: the Scripts window reads
+        the settings there while it redraws, so writing them from OBS's video thread would race with it."""
+        if not self.available or self.closed:
             return False
-        self.pending = True
-        self._queue(OBS_TASK_UI, self._task, None, False)
+        with self._lock:
+            if job in self._jobs:
+                return False
+            self._jobs.append(job)
+            schedule, self._scheduled = not self._scheduled, True
+        if schedule:
+            self._queue(OBS_TASK_UI, self._task, None, False)
         return True
+
+    def request(self) -> bool:
+        """Queue one redraw of the open panel."""
+        return self.run_on_ui(self._redraw_job)
 
     def close(self) -> None:
         self.closed = True
 
     # -- OBS's UI thread ------------------------------------------------------------------------------
     def _on_ui_thread(self, _param) -> None:
+        with self._lock:
+            jobs, self._jobs, self._scheduled = self._jobs, [], False
+        for job in jobs:
+            if self.closed:
+                return
+            try:
+                job()
+            except Exception:  # never let a surprise reach OBS; the job reports its own errors
+                pass
+
+    def _redraw_job(self) -> None:
         try:
-            if not self.closed:
-                self._redraw()
-        except Exception as e:  # never let a surprise in Qt's layout reach OBS
+            self._redraw()
+        except Exception as e:  # a Qt layout this module does not know: stop trying, say why
             self.available, self.why_not = False, f"redrawing the Scripts window failed ({type(e).__name__}: {e})"
-        finally:
-            self.pending = False
 
     def _redraw(self) -> None:
         views = [v for w in self._top_level() if self._name(w) == b"ScriptsTool"
