@@ -397,6 +397,8 @@ def script_unload():
         obs.obs_hotkey_unregister(hid)
     PANEL.hotkeys.clear()
     PANEL.close()
+    if PANEL.settings is not None:
+        _release_cameras()  # the script removed while the engine had the camera: the stash goes with the script
 
 
 def _get(settings, name):
