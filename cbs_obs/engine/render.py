@@ -107,9 +107,6 @@ class Renderer:
         self._last: tuple[np.ndarray, Look, np.ndarray] | None = None  # (thumbnail, look, output)
         self._interim: dict[str, np.ndarray] = {}  # static spec -> this look's first frame, styled in line
 
-    def _segment(self, pixels: np.ndarray, moving: bool) -> ClassProbs:
-        return self.smoother(self.stylizer.segmenter.segment(pixels), self.motion if moving else None)
-
     def _box_for(self, spec: str, shape: tuple[int, int]) -> tuple[int, int, int, int] | None:
         """Last frame's box for ``spec`` when cropping pays off, else None (style the whole frame)."""
         box = self._boxes.get(spec) if self.settings.crop else None
@@ -165,16 +162,19 @@ class Renderer:
             self._probs.probs.shape[0] != len(self.stylizer.classes)
         self._count += 1
         tag = self._count
+        # the network runs while this thread measures the motion and carries the moving classes;
+        # the masks are smoothed along that motion once both are done
+        seg_future = self.pool.submit(_timed, self.stylizer.segmenter.segment, pixels) if need_seg else None
         t_motion = time.perf_counter()
         if moving_specs:  # only moving classes need the input's motion; masks are smoothed without it
             self.motion.update(pixels)
         stages["motion"] = time.perf_counter() - t_motion
-        seg_future = self.pool.submit(_timed, self._segment, pixels, bool(moving_specs)) if need_seg else None
         t_style = time.perf_counter()
         self._style_moving(pixels, moving_specs, tag)
         stages["style"] = time.perf_counter() - t_style
         if seg_future is not None:
-            self._probs, stages["segment"] = seg_future.result()
+            raw, stages["segment"] = seg_future.result()
+            self._probs = self.smoother(raw, self.motion if moving_specs else None)
         probs = self._probs
         t1 = time.perf_counter()
         shape = pixels.shape[:2]
