@@ -215,3 +215,13 @@ def test_status_line_stays_short_and_says_an_exit_once(tmp_path):
     sup.state, sup.last_exit, sup.next_start = "restarting", long_error, time.monotonic() + 1
     assert long_error not in sup.describe(answering=False, shown=long_error)
     assert long_error in sup.describe(answering=False)
+
+
+def test_live_redraw_says_why_when_this_process_has_no_obs():
+    """Outside OBS (or in an OBS build whose Qt it does not know) the redraw is off, says why, queues nothing;
+    the panel then tells the user to press Refresh."""
+    import cbsobs_qtview
+
+    r = cbsobs_qtview.ViewRefresher()
+    assert not r.available and "no way to redraw the Scripts window" in r.why_not
+    assert r.request() is False and r.run_on_ui(lambda: None) is False
