@@ -240,7 +240,8 @@ class Panel:
         exe = core.find_executable(self.location)
         if exe is None:
             raise FileNotFoundError("cbs-obs is not installed where OBS can find it")
-        argv = [exe, "run", self.options["source"], "--port", str(self.port), "--segmenter", self.options["segmenter"]]
+        argv = [exe, "run", self.options["source"], "--port", str(self.port), "--segmenter", self.options["segmenter"],
+                "--stop-with-stdin"]  # the supervisor holds its stdin: if OBS dies, the engine stops too
         sup = self.supervisor
         if self.desired and not (sup and sup.last_exit.startswith("engine exited (code 2)")):
             for cls, (spec, strength) in sorted(self.desired.items()):

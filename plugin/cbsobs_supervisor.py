@@ -85,7 +85,9 @@ class Supervisor:
         else:
             kwargs["start_new_session"] = True
         try:
-            return subprocess.Popen([str(a) for a in argv], stdin=subprocess.DEVNULL, stdout=log,
+            # stdin stays an open pipe that we never write to: when OBS exits, even killed, the OS closes
+            # it and an engine run with --stop-with-stdin stops instead of holding the camera on
+            return subprocess.Popen([str(a) for a in argv], stdin=subprocess.PIPE, stdout=log,
                                     stderr=subprocess.STDOUT, env=self.env, **kwargs)
         finally:
             log.close()
@@ -107,6 +109,7 @@ class Supervisor:
                 self.state = "running"
                 self.on_message(f"engine started (pid {proc.pid}, log {self.log_path})")
                 code = proc.wait()
+                proc.stdin.close()
                 with self._lock:
                     self.proc = None
                 if self._stop.is_set():

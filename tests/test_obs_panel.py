@@ -145,6 +145,57 @@ def test_supervisor_restarts_a_crashed_engine_and_stops_it(tmp_path):
     assert sup.state == "stopped"
 
 
+def test_engine_started_by_the_panel_stops_when_obs_is_killed(panel, tmp_path):
+    """OBS killed (or crashed) runs no clean-up: the engine it started must still stop, not hold the
+    camera and the port. The panel starts it with --stop-with-stdin under a supervisor holding its stdin."""
+    import os
+    import socket
+
+    argv = panel.engine_argv()
+    assert "--stop-with-stdin" in argv
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    argv = [str(argv[0]), "run", "demo", "--null", "--port", str(port), *argv[argv.index("--segmenter"):]]
+    obs_stand_in = (
+        "import sys, time\n"
+        f"sys.path.insert(0, {str(ROOT / 'plugin')!r})\n"
+        "from cbsobs_supervisor import Supervisor\n"
+        f"sup = Supervisor(lambda: {argv!r}, env=dict(__import__('os').environ), log_path=__import__('pathlib')"
+        f".Path({str(tmp_path / 'engine.log')!r}))\n"
+        "sup.start()\n"
+        "t = time.monotonic()\n"
+        "while sup.proc is None and time.monotonic() - t < 60: time.sleep(0.1)\n"
+        "print(sup.proc.pid if sup.proc else sup.last_exit, flush=True)\n"
+        "time.sleep(600)\n")
+    obs = subprocess.Popen([sys.executable, "-c", obs_stand_in], stdout=subprocess.PIPE, text=True)
+    line = obs.stdout.readline().strip()
+    if not line.isdigit():
+        obs.kill()
+        pytest.fail(f"the supervisor did not start the engine: {line}")
+    engine = int(line)
+    try:
+        up = lambda: core.EngineClient(f"http://127.0.0.1:{port}", lambda: TOKEN, timeout=1).call(  # noqa: E731
+            "GET", "/api/stats")[0] == 200
+        assert wait_for(up, 90), (tmp_path / "engine.log").read_text()
+        obs.kill()
+        obs.wait(10)
+
+        def gone():
+            try:
+                os.kill(engine, 0)
+                return open(f"/proc/{engine}/stat").read().split()[2] == "Z"
+            except (ProcessLookupError, FileNotFoundError):
+                return True
+
+        assert wait_for(gone, 20), "the engine outlived OBS"
+    finally:
+        try:
+            os.kill(engine, 9)
+        except ProcessLookupError:
+            pass
+
+
 def test_plugin_path_prints_the_script_and_records_cbs_obs(tmp_path):
     exe = Path(sys.executable).with_name("cbs-obs")
     r = subprocess.run([str(exe), "obs", "plugin-path"], capture_output=True, text=True, timeout=60)
