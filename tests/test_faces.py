@@ -4,6 +4,7 @@ user's paths (stylize, groups, several faces, tracking, no face)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -489,26 +490,32 @@ def test_live_engine_styles_the_body_and_keeps_the_face(face_models):
     assert (last != frame).any(axis=2).mean() > 0.5  # background and outfit styled
 
 
+TRACKED_REFS = Path(__file__).parent / "data" / "faces_tracked"
+
+
 @pytest.mark.parametrize("clip", ["again", "walk", "head-pose-face-detection-male"])
 def test_tracking_matches_mediapipe_video_mode(request, clip):
     """Frame by frame over a real clip, the tracked landmarks (crop from the last landmarks, detector
-    only when lost) agree with MediaPipe's own FaceMesh in video mode. Smoothing off and
-    ``redetect_every=1``: MediaPipe's legacy FaceMesh does not smooth."""
+    only when lost) agree with MediaPipe's own FaceMesh in video mode (references in
+    tests/data/faces_tracked, see its README). Smoothing off and ``redetect_every=1``: MediaPipe's
+    legacy FaceMesh does not smooth."""
     from cbs_obs.segment.face_track import FaceTracker
 
-    ref = np.load(shared_file(f"data/faces/tracked/{clip}.tracked_landmarks.npy"))
-    meta = json.loads(shared_file("data/faces/tracked/tracked.json").read_text())["clips"][clip]
+    meta = json.loads((TRACKED_REFS / "tracked.json").read_text())["clips"][clip]
     video = shared_file(f"data/{meta['source']}")
+    with np.load(TRACKED_REFS / f"{clip}.npz") as ref:
+        xy, found = ref["xy_32ths"].astype(np.float32) / 32, ref["found"]
+    assert len(xy) == meta["frames"] and found.sum() == meta["frames_with_face"]
     tracker = FaceTracker(*request.getfixturevalue("face_nets"), max_faces=1, smooth=False, redetect_every=1)
     cap = cv2.VideoCapture(str(video))
     errors = []
-    for r in ref:
+    for r, has_face in zip(xy, found, strict=True):
         ok, frame = cap.read()
         assert ok
         faces = tracker.process(frame)
-        assert len(faces) == int(not np.isnan(r).any())
+        assert len(faces) == int(has_face)
         if faces:
-            errors.append(np.linalg.norm(faces[0].landmarks[:, :2] - r[:, :2], axis=1).mean() / face_box(r))
+            errors.append(np.linalg.norm(faces[0].landmarks[:, :2] - r, axis=1).mean() / face_box(r))
     cap.release()
     print(f"{clip}: {len(errors)} tracked frames, mean landmark error {100 * np.mean(errors):.3f}% of the face box, "
           f"worst frame {100 * np.max(errors):.3f}%; detector ran on {tracker.stats.detector_runs} frames")
