@@ -416,6 +416,32 @@ def test_cli_stylize_with_the_face_kept(face_models, tmp_path):
     assert proc.stdout.split("\n")[:2] == ["background face body", "person = face + body"]
 
 
+def test_bench_reports_face_and_body_with_the_face_nets_cost(face_models, tmp_path):
+    """``cbs-obs bench -s person-face -a face=... -a body=...`` on a real clip: steadiness per class,
+    the face edge's flicker, and what detection, landmarks and tracking cost per frame."""
+    from tests.test_cli import run_cli
+
+    clip = shared_file("data/video/walk.mkv")
+    out = tmp_path / "b.json"
+    proc = run_cli("bench", "--scenarios", "person720", "--seconds", "3", "--naive-window", "3", "-s", "person-face",
+                   "-a", "face=sketch", "-a", "body=grey", "--clip", clip, "--json", "-o", out)
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads(out.read_text())["scenarios"]["person720"]["walk.mkv"]["async"]
+    assert s["segmenter"] == "person-face" and s["look"] == "face=sketch body=grey" and s["fps"] > 0
+    faces = s["faces"]
+    assert faces["faces_per_frame"] > 0.8  # one person, face in view throughout
+    assert faces["mesh_runs_per_frame"] >= faces["faces_per_frame"] and faces["landmarks_ms"] > 0
+    assert 0 < faces["detector_runs_per_frame"] < 0.5  # tracked: the detector runs now and then, not every frame
+    steady = s["steadiness"]
+    assert steady["classes"] == ["face", "body"]
+    for c in ("face", "body", "person", "background"):
+        r = steady[f"instability_{c}"]
+        assert r["ours"]["pairs"] > 0 and r["input"]["mean"] is not None and r["naive"]["pairs"] >= 1, c
+    assert set(steady["currency_psnr_db_by_class"]) == {"face", "body"}
+    edge = steady["mask_edge_instability_face"]
+    assert edge["class"] == "face" and edge["engine"]["pairs"] > 10
+
+
 def test_one_euro_smoothing_step_by_step():
     """MediaPipe's one-euro filter worked by hand on a two-point 'face' 40 px wide and 20 high."""
     from cbs_obs.segment.face_smooth import LandmarkSmoother
