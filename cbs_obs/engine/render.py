@@ -182,7 +182,7 @@ class Renderer:
         edges = GuidedUpsampler(pixels) if self.settings.edges and static_specs and not look.mask.hard else None
         masks = {spec: class_mask(probs, groups[spec], shape, look.mask, edges if spec in static_specs else None)
                  for spec in groups}
-        styled = {spec: self.layers[spec].frame(pixels) for spec in moving_specs}
+        styled = {spec: self.layers[spec].patch(shape) for spec in moving_specs}
         for spec in moving_specs:
             self._boxes[spec] = box_of(probs.mask([a.cls for a in groups[spec]]), shape)
         if self.plate is not None:
