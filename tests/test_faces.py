@@ -4,6 +4,7 @@ user's paths (stylize, groups, several faces, tracking, no face)."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import cv2
@@ -440,6 +441,30 @@ def test_bench_reports_face_and_body_with_the_face_nets_cost(face_models, tmp_pa
     assert set(steady["currency_psnr_db_by_class"]) == {"face", "body"}
     edge = steady["mask_edge_instability_face"]
     assert edge["class"] == "face" and edge["engine"]["pairs"] > 10
+
+
+def test_a_video_styled_offline_smooths_the_face_on_the_clips_own_clock(face_segmenter):
+    """Offline, frames take far longer than 1/30 s each; the landmark smoothing must still see the
+    clip's 30 fps (the renderer hands the segmenter each frame's time), or it would barely smooth."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from cbs_obs.engine.render import PerfSettings, Renderer
+    from cbs_obs.stylizer import ClassStylizer
+
+    cap = cv2.VideoCapture(str(shared_file("data/video/walk.mkv")))
+    frames = [cap.read()[1] for _ in range(4)]
+    cap.release()
+    face_segmenter.tracker.reset()
+    look = Look.from_specs(["body=grey"])
+    with ThreadPoolExecutor(2) as pool:
+        r = Renderer(ClassStylizer(face_segmenter, look), PerfSettings(moving="sync"), pool, "person-face",
+                     realtime=False)
+        for i, f in enumerate(frames):
+            r.render(f, look, t=100 + i / 30)
+            time.sleep(0.2)  # slower than the clip, as offline styling is
+        r.close()
+    (smoother,) = face_segmenter.tracker._smoothers.values()
+    assert smoother.last_t == pytest.approx(100 + 3 / 30) and smoother.frequency == pytest.approx(30, rel=1e-6)
 
 
 def test_one_euro_smoothing_step_by_step():

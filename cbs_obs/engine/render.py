@@ -107,8 +107,11 @@ class Renderer:
         self._last: tuple[np.ndarray, Look, np.ndarray] | None = None  # (thumbnail, look, output)
         self._interim: dict[str, np.ndarray] = {}  # static spec -> this look's first frame, styled in line
 
-    def _segment(self, pixels: np.ndarray, moving: bool) -> ClassProbs:
-        return self.smoother(self.stylizer.segmenter.segment(pixels), self.motion if moving else None)
+    def _segment(self, pixels: np.ndarray, moving: bool, t: float | None = None) -> ClassProbs:
+        seg = self.stylizer.segmenter
+        # segmenters that filter over time (the face tracker's landmark smoothing) take the frame's time
+        probs = seg.segment(pixels, t=t) if t is not None and getattr(seg, "timed", False) else seg.segment(pixels)
+        return self.smoother(probs, self.motion if moving else None)
 
     def _box_for(self, spec: str, shape: tuple[int, int]) -> tuple[int, int, int, int] | None:
         """Last frame's box for ``spec`` when cropping pays off, else None (style the whole frame)."""
@@ -147,7 +150,8 @@ class Renderer:
                 styled = self._style_box(spec, pixels, jobs[spec])
                 layer.land(StyleResult(spec, jobs[spec], styled, shape, tag), pixels, self.motion, now=True)
 
-    def render(self, pixels: np.ndarray, look: Look) -> tuple[np.ndarray, dict[str, float]]:
+    def render(self, pixels: np.ndarray, look: Look, t: float | None = None) -> tuple[np.ndarray, dict[str, float]]:
+        """``t``: the frame's time in seconds when it is not now (a video file styled offline)."""
         t0 = time.perf_counter()
         stages: dict[str, float] = {}
         thumb = None
@@ -169,7 +173,7 @@ class Renderer:
         if moving_specs:  # only moving classes need the input's motion; masks are smoothed without it
             self.motion.update(pixels)
         stages["motion"] = time.perf_counter() - t_motion
-        seg_future = self.pool.submit(_timed, self._segment, pixels, bool(moving_specs)) if need_seg else None
+        seg_future = self.pool.submit(_timed, self._segment, pixels, bool(moving_specs), t) if need_seg else None
         t_style = time.perf_counter()
         self._style_moving(pixels, moving_specs, tag)
         stages["style"] = time.perf_counter() - t_style
