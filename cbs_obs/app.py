@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .engine import Engine, EngineConfig
 from .look import Look
-from .outputs import OutputSpec, build_output
+from .io.outputs import OutputSpec, build_output
 from .web import ServerLimits, is_loopback
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class LiveApp:
         from .control.api import ControlApi
         from .control.controller import Controller
         from .control.presets import Presets
-        from .outputs.mjpeg import MjpegStream
+        from .io.outputs.mjpeg import MjpegStream
         from .web import WebServer
 
         self.config = config

@@ -16,14 +16,14 @@ import cv2
 import numpy as np
 
 from .engine import EngineConfig, PerfSettings
-from .engine.sources import FramesSource
+from .io.sources import FramesSource
 from .look import Look
 from .errors import InputError
 from .quality import ANALYSIS_SIZE, InputFlow, Regions, currency, halo, instability, mask_instability, pops, summary
 from .segment import create_segmenter, segmenter_classes
 from .stylizer import ClassStylizer
-from .video import frames as video_frames
-from .video import open_video
+from .io.video import frames as video_frames
+from .io.video import open_video
 
 log = logging.getLogger(__name__)
 SCENARIOS = ("models", "bg720", "person720", "cityscapes")
@@ -57,7 +57,7 @@ class Capture:
 def clip_frames(path: str | None, size: tuple[int, int], *, ping_pong: bool = False) -> tuple[list[np.ndarray], str]:
     """A clip's frames at ``size`` (W, H): cropped to that aspect first (keeping the top, where heads are),
     then scaled. ``ping_pong`` plays it forwards then backwards, so looping never jumps."""
-    from .engine.sources import demo_clip_path
+    from .io.sources import demo_clip_path
 
     src = path or str(demo_clip_path())
     cap, _, _ = open_video(src)
@@ -382,7 +382,7 @@ def scenario_person720(args) -> dict:
 
 
 def scenario_cityscapes(args) -> dict:
-    from .imageio import read_image
+    from .io.images import read_image
 
     frame = read_image(args.cityscapes_frame)
     look = Look.from_specs(["car=candy-pop", "road=starry-blue"])
@@ -433,7 +433,7 @@ def scenario_models(args) -> dict:
         key = f"person segmenter 144x256 ({seg.backend}), from a 720p frame"
         ms[key] = _median_ms(lambda s=seg: s.segment(f720), n)
     if args.cityscapes_frame:
-        from .imageio import read_image
+        from .io.images import read_image
 
         street = read_image(args.cityscapes_frame)
         for backend in ("onnx", "torch"):

@@ -20,10 +20,10 @@ import numpy as np
 from cbs_obs.app import AppConfig, ControlSettings, LiveApp
 from cbs_obs.control.presets import Presets
 from cbs_obs.engine import EngineConfig
-from cbs_obs.engine.sources import FramesSource, demo_clip_path
+from cbs_obs.io.sources import FramesSource, demo_clip_path
 from cbs_obs.look import Look
-from cbs_obs.outputs import OutputSpec
-from cbs_obs.video import frames, open_video
+from cbs_obs.io.outputs import OutputSpec
+from cbs_obs.io.video import frames, open_video
 
 LOOKS = [
     {"background": "starry-blue"}, {"background": "blur:25"}, {"background": "candy-pop", "person": None},

@@ -59,7 +59,7 @@ def dabnet_weights(isolated_dirs):
 
 @pytest.fixture(scope="session")
 def portrait():
-    from cbs_obs.imageio import read_image
+    from cbs_obs.io.images import read_image
 
     return read_image(shared_file("data/portrait/astronaut_360x640.png"))
 

@@ -15,9 +15,9 @@ import pytest
 
 from cbs_obs.app import AppConfig, ControlSettings, LiveApp
 from cbs_obs.engine import EngineConfig
-from cbs_obs.engine.sources import FramesSource
+from cbs_obs.io.sources import FramesSource
 from cbs_obs.look import Look
-from cbs_obs.outputs import OUTPUTS, OutputSpec, register_output
+from cbs_obs.io.outputs import OUTPUTS, OutputSpec, register_output
 from tests.conftest import wait_for
 
 CLI = shutil.which("cbs-obs")
@@ -218,6 +218,60 @@ def test_a_segmenter_registered_from_outside_runs_live_with_its_declared_plate()
     assert len(got) == 5
     assert (got[-1][40, 20] == (0, 255, 0)).all() and (got[-1][40, 140] == (255, 0, 0)).all()
     assert plate is not None and plate.restyles >= 1, "the class it declared static must come from the plate"
+
+
+def test_a_style_family_registered_from_outside_runs_live():
+    """A third-party style family: one registration line, then specs name it like the built-in ones."""
+    from cbs_obs.segment import SEGMENTERS, ClassProbs, SegmenterKind, register_segmenter
+    from cbs_obs.style import STYLE_FAMILIES, StyleFamily, register_style_family
+    from cbs_obs.style.catalog import is_neural, style_names
+
+    class Tint:
+        def __init__(self, level):
+            self.name, self.level = f"tint:{level}", level
+
+        def apply(self, frame):
+            return np.full_like(frame, self.level)
+
+    class Halves:
+        name, classes = "halves2", ("left", "right")
+
+        def segment(self, frame):
+            p = np.zeros((8, 8), np.float32)
+            p[:, :4] = 1.0
+            return ClassProbs(np.stack([p, 1 - p]), self.classes)
+
+    got = []
+
+    class Keep:
+        name = "keep2"
+
+        def start(self, w, h, fps):
+            pass
+
+        def send(self, frame, pixels):
+            got.append(pixels)
+
+        def close(self):
+            pass
+
+    register_style_family(StyleFamily("tint", lambda arg, max_side: Tint(int(arg or 7)), "one grey level",
+                                      argument="LEVEL"))
+    register_segmenter(SegmenterKind("halves2", lambda weights, **o: Halves(), lambda weights: Halves.classes,
+                                     "left and right halves"))
+    register_output("keep2", lambda options, app: Keep())
+    try:
+        assert "tint" in style_names() and not is_neural("tint:3")
+        app = LiveApp(AppConfig(engine=EngineConfig(source="clip", segmenter="halves2", max_frames=3),
+                                look=Look.from_specs(["left=tint:200", "right=tint"]),
+                                outputs=(OutputSpec("keep2"),), control=ControlSettings(port=0, token="t" * 32)),
+                      source=FramesSource(_clip(3), 30.0, loop=False, pace=False))
+        with app:
+            app.engine.wait(60)
+    finally:
+        del STYLE_FAMILIES["tint"], SEGMENTERS["halves2"], OUTPUTS["keep2"]
+    assert len(got) == 3
+    assert (got[-1][40, 20] == 200).all() and (got[-1][40, 140] == 7).all()
 
 
 def test_each_error_type_has_its_http_status():

@@ -357,7 +357,7 @@ def test_idle_connections_do_not_stop_the_engine(live):
 
 
 def test_connections_beyond_the_cap_get_503():
-    from cbs_obs.outputs.mjpeg import MjpegStream
+    from cbs_obs.io.outputs.mjpeg import MjpegStream
     from cbs_obs.web import ServerLimits, WebServer
 
     server = WebServer("127.0.0.1", 0, limits=ServerLimits(max_connections=20, header_timeout=30))
@@ -408,7 +408,7 @@ def test_preset_saves_leave_no_temp_files_and_stale_ones_are_cleaned(tmp_path):
 
 
 def test_a_stalled_body_is_cut_by_the_server():
-    from cbs_obs.outputs.mjpeg import MjpegStream
+    from cbs_obs.io.outputs.mjpeg import MjpegStream
     from cbs_obs.web import ServerLimits, WebServer
 
     server = WebServer("127.0.0.1", 0, limits=ServerLimits(body_timeout=1.0, header_timeout=2.0))

@@ -167,8 +167,8 @@ def test_classes_command(capsys, tmp_path):
 
 
 def test_stylize_video(person_model, tmp_path):
-    from cbs_obs.engine.sources import demo_clip_path as demo_clip
-    from cbs_obs.video import create_writer, frames, open_video
+    from cbs_obs.io.sources import demo_clip_path as demo_clip
+    from cbs_obs.io.video import create_writer, frames, open_video
 
     cap, fps, _ = open_video(demo_clip())
     src = tmp_path / "short.mp4"
@@ -233,7 +233,7 @@ def test_huge_picture_with_a_neural_style_is_capped(tmp_path):
 
 
 def test_broken_video_gives_only_our_line(tmp_path):
-    from cbs_obs.engine.sources import demo_clip_path
+    from cbs_obs.io.sources import demo_clip_path
 
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(demo_clip_path().read_bytes()[:3000])  # no moov atom: FFmpeg logs its own complaint

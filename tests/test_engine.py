@@ -11,12 +11,12 @@ import pytest
 
 from cbs_obs.engine import Engine, EngineConfig, PerfSettings, SourceOptions
 from cbs_obs.engine.frames import Closed, LatestSlot
-from cbs_obs.engine.sources import Source, SourceLost
+from cbs_obs.io.sources import Source, SourceLost
 from cbs_obs.look import Look
-from cbs_obs.outputs.mjpeg import MjpegStream
-from cbs_obs.outputs.record import Recorder
+from cbs_obs.io.outputs.mjpeg import MjpegStream
+from cbs_obs.io.outputs.record import Recorder
 from cbs_obs.stylizer import ClassStylizer
-from cbs_obs.video import frames, open_video
+from cbs_obs.io.video import frames, open_video
 from cbs_obs.web import WebServer
 from tests.conftest import wait_for
 
@@ -61,7 +61,7 @@ def read_mjpeg(url: str, count: int, timeout: float = 60) -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def demo_frames():
-    from cbs_obs.engine.sources import demo_clip_path as demo_clip
+    from cbs_obs.io.sources import demo_clip_path as demo_clip
 
     cap, _, _ = open_video(demo_clip())
     items = list(frames(cap))

@@ -520,7 +520,7 @@ def test_tracked_face_oval_is_steady_under_camera_noise(face_nets):
 def test_live_engine_styles_the_body_and_keeps_the_face(face_models):
     """``run`` with the person-face segmenter: frames flow at 30 fps input, the face stays untouched."""
     from cbs_obs.engine import Engine, EngineConfig
-    from cbs_obs.engine.sources import FramesSource
+    from cbs_obs.io.sources import FramesSource
     from tests.conftest import wait_for
     from tests.test_engine import Capture
 

@@ -13,8 +13,8 @@ import pytest
 from cbs_obs.engine import Engine, EngineConfig, Frame
 from cbs_obs.errors import CbsError
 from cbs_obs.look import Look
-from cbs_obs.outputs.mjpeg import MjpegStream
-from cbs_obs.outputs.record import Recorder
+from cbs_obs.io.outputs.mjpeg import MjpegStream
+from cbs_obs.io.outputs.record import Recorder
 from cbs_obs.web import WebServer
 from tests.conftest import Timeline, wait_for
 
@@ -22,7 +22,7 @@ LOOK = Look.from_specs(["background=grey"])
 
 
 def test_source_file_vanishes_and_comes_back(person_model, tmp_path):
-    from cbs_obs.engine.sources import demo_clip_path
+    from cbs_obs.io.sources import demo_clip_path
 
     clip = tmp_path / "show.mp4"
     shutil.copyfile(demo_clip_path(), clip)
@@ -113,7 +113,7 @@ def test_disk_fills_recording_stops_streaming_goes_on(person_model, small_disk):
 def test_virtual_camera_busy(monkeypatch):
     import pyvirtualcam
 
-    from cbs_obs.outputs.vcam import VirtualCamera
+    from cbs_obs.io.outputs.vcam import VirtualCamera
 
     def busy(**kwargs):
         raise RuntimeError("error opening /dev/video10: Device or resource busy")

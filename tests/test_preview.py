@@ -15,7 +15,7 @@ from tests.obs_harness import Xvfb
 WINDOW = textwrap.dedent("""
     import time, numpy as np
     from cbs_obs.engine.frames import Frame
-    from cbs_obs.outputs.preview import PreviewWindow
+    from cbs_obs.io.outputs.preview import PreviewWindow
     keys = []
     w = PreviewWindow(keys.append, title="cbs-obs preview")
     w.start(320, 180, 30)
@@ -56,7 +56,7 @@ def test_preview_window_keys(tmp_path):
 def test_preview_keys_drive_the_controls():
     from types import SimpleNamespace
 
-    from cbs_obs.outputs import preview_key
+    from cbs_obs.io.outputs import preview_key
 
     calls = []
 

@@ -19,7 +19,7 @@ def cityscapes(dabnet_weights):
 
 @pytest.fixture(scope="module")
 def street():
-    from cbs_obs.imageio import read_image
+    from cbs_obs.io.images import read_image
 
     frame = read_image(shared_file("data/cityscapes_frame.png"))
     ref = cv2.imread(str(shared_file("data/cityscapes_frame.dabnet_trainids.png")), cv2.IMREAD_UNCHANGED)

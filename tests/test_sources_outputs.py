@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 
 from cbs_obs.engine import Engine, EngineConfig, Frame, SourceOptions, open_source
-from cbs_obs.engine.sources import CameraSource, FileSource, ImageSource, SourceLost, StreamSource
+from cbs_obs.io.sources import CameraSource, FileSource, ImageSource, SourceLost, StreamSource
 from cbs_obs.errors import CbsError, InputError
 from cbs_obs.look import Look
-from cbs_obs.outputs.mjpeg import MjpegStream
-from cbs_obs.outputs.preview import PreviewWindow
-from cbs_obs.outputs.vcam import VirtualCamera
-from cbs_obs.video import create_writer
+from cbs_obs.io.outputs.mjpeg import MjpegStream
+from cbs_obs.io.outputs.preview import PreviewWindow
+from cbs_obs.io.outputs.vcam import VirtualCamera
+from cbs_obs.io.video import create_writer
 from cbs_obs.web import WebServer
 from tests.test_cli import CLI, one_line_error
 
@@ -131,7 +131,7 @@ def test_camera_options_reach_the_device(monkeypatch):
         def release(self):
             pass
 
-    monkeypatch.setattr("cbs_obs.engine.sources.cv2.VideoCapture", FakeCapture)
+    monkeypatch.setattr("cbs_obs.io.sources.cv2.VideoCapture", FakeCapture)
     src = open_source("/dev/video3", SourceOptions(width=1280, height=720, fps=60, mjpg=True))
     src.open()
     assert calls["device"] == "/dev/video3"

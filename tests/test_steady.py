@@ -15,7 +15,7 @@ H, W = 360, 640
 
 
 def _demo_frame() -> np.ndarray:
-    from cbs_obs.engine.sources import demo_clip_path
+    from cbs_obs.io.sources import demo_clip_path
 
     cap = cv2.VideoCapture(str(demo_clip_path()))
     ok, frame = cap.read()

@@ -11,20 +11,23 @@ from .stylize import _check_out
 
 
 def cmd_styles_list(args) -> int:
-    from ..style.catalog import EXAMPLES, FILTERS
-    from ..style.magenta import BUILTIN_STYLES
+    from ..style import STYLE_FAMILIES
 
+    families = STYLE_FAMILIES.values()
     print("built-in neural styles (cbs-obs styles sheet IMAGE -o sheet.png shows them):")
-    for i, name in enumerate(BUILTIN_STYLES):
-        print(f"  {name:20s} (magenta:{i})")
-    print("filters: " + ", ".join(FILTERS))
-    print("with an argument: " + ", ".join(EXAMPLES))
+    for family in families:
+        for i, name in enumerate(family.names):
+            print(f"  {name:20s} ({family.name}:{i})")
+    print("families (NAME or NAME:ARGUMENT; @UPLOADED-NAME for a file uploaded in the panel):")
+    for family in families:
+        form = family.name if not family.argument else (
+            f"{family.name}:{family.argument}" if family.required else f"{family.name}[:{family.argument}]")
+        print(f"  {form:24s} {family.help}{' (neural)' if family.neural else ''}")
     return 0
 
 
-
 def cmd_styles_sheet(args) -> int:
-    from ..imageio import read_image, write_image
+    from ..io.images import read_image, write_image
     from ..style.sheet import contact_sheet
 
     frame = read_image(args.image)

@@ -25,7 +25,7 @@ def _engine_config(args, source: str, options):
 def _output_specs(args) -> tuple:
     """The outputs the flags name; none named: the virtual camera if a driver exists (the stream always runs)."""
     from ..app import DEFAULT_OUTPUTS
-    from ..outputs import OutputSpec
+    from ..io.outputs import OutputSpec
 
     specs = []
     if args.vcam:
@@ -98,7 +98,7 @@ def _budgeted(args, config, look, source):
 def cmd_run(args) -> int:
     from ..app import AppConfig, ControlSettings, LiveApp
     from ..engine import SourceOptions
-    from ..engine.sources import SourceLost, open_source
+    from ..io.sources import SourceLost, open_source
     from ..engine.stats import format_line
 
     if not 0 <= args.port <= 65535:
@@ -153,7 +153,7 @@ class _PngAt:
         pass
 
     def send(self, frame, pixels):
-        from ..imageio import write_image
+        from ..io.images import write_image
 
         if frame.index == self.index:
             write_image(self.path, pixels)
@@ -167,7 +167,7 @@ class _PngAt:
 def cmd_demo(args) -> int:
     from ..engine import Engine, EngineConfig, PerfSettings, SourceOptions
     from ..look import Look
-    from ..outputs.record import Recorder
+    from ..io.outputs.record import Recorder
 
     out_dir: Path = args.output_dir
     out_dir.mkdir(parents=True, exist_ok=True)

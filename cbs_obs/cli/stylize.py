@@ -10,9 +10,9 @@ from .options import _add_look_options, _add_steady_options, _build_stylizer, _l
 
 
 def cmd_stylize(args) -> int:
-    from ..imageio import read_image, write_image
+    from ..io.images import read_image, write_image
     from ..overlay import overlay
-    from ..video import is_video
+    from ..io.video import is_video
 
     if not args.assign:
         raise InputError("nothing to do: give at least one --assign CLASS=STYLE (e.g. --assign background=blur)")
@@ -70,7 +70,7 @@ def _stylize_video(args) -> int:
     from tqdm import tqdm
 
     from ..engine.render import Renderer
-    from ..video import create_writer, frames, open_video
+    from ..io.video import create_writer, frames, open_video
 
     cap, fps, count = open_video(args.input)
     _check_neural_size(args, int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))

@@ -22,8 +22,8 @@ from fastapi import Request
 
 from ..errors import CbsError
 from ..look import Look
-from ..style.catalog import FILTERS, create, is_safe_spec, uploads, uploads_dir
-from ..style.magenta import BUILTIN_STYLES
+from ..style import STYLE_FAMILIES
+from ..style.catalog import create, is_safe_spec, uploads, uploads_dir
 from ..web import HttpError, Pulse, WebServer, json_response
 from . import uploads as upload_store
 from .controller import Controller
@@ -82,20 +82,23 @@ class ControlApi:
         }
 
     def styles_dict(self) -> dict:
-        items = [{"name": n, "kind": "neural"} for n in BUILTIN_STYLES]
-        items += [{"name": n, "kind": "filter"} for n in FILTERS if n not in ("image", "none")]
+        families = STYLE_FAMILIES.values()
+        items = [{"name": n, "kind": "neural" if f.neural else "filter"} for f in families for n in f.names]
+        # "none" is the panels' own "off" choice, so it is not listed twice
+        items += [{"name": f.name, "kind": "filter"} for f in families if f.bare and f.name != "none"]
         ups = [n for n, p in uploads().items() if p.suffix != ".pth"]
         items += [{"name": f"style-image:@{n}", "kind": "upload"} for n in ups]
         items += [{"name": f"image:@{n}", "kind": "upload-replace"} for n in ups]
         for it in items:
             it["thumbnail"] = "/api/thumbnail/" + quote(it["name"], safe="")
-        return {"styles": items, "families": ["blur:RADIUS", "pixelate:BLOCK", "color:#RRGGBB",
-                                              "style-image:@UPLOAD", "image:@UPLOAD"]}
+        forms = [f"{f.name}:{'@UPLOAD' if f.reads_file else f.argument}" for f in families
+                 if f.argument and not f.names]
+        return {"styles": items, "families": forms}
 
     def _sample_frame(self) -> np.ndarray:
         if self._sample is None:
-            from ..engine.sources import demo_clip_path
-            from ..video import open_video
+            from ..io.sources import demo_clip_path
+            from ..io.video import open_video
 
             cap, _, _ = open_video(demo_clip_path())
             ok, frame = cap.read()
@@ -335,7 +338,7 @@ def openapi_document() -> dict:
     api.pulse = Pulse()
     api._routes(server.app)
     _document_security(server.app)
-    from ..outputs.mjpeg import MjpegStream
+    from ..io.outputs.mjpeg import MjpegStream
 
     MjpegStream(server)
     return server.app.openapi()

@@ -2,6 +2,6 @@
 from .engine import Engine, EngineConfig
 from .frames import Frame
 from .render import PerfSettings
-from .sources import SourceOptions, open_source
+from ..io.sources import SourceOptions, open_source
 
 __all__ = ["Engine", "EngineConfig", "Frame", "PerfSettings", "SourceOptions", "open_source"]

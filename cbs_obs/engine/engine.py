@@ -29,7 +29,7 @@ from .card import no_signal_card
 from .fanout import Fanout, close_quietly
 from .frames import Closed, Frame, LatestSlot, Processed
 from .render import PerfSettings, Renderer
-from .sources import Pacer, Source, SourceLost, SourceOptions, open_source
+from ..io.sources import Pacer, Source, SourceLost, SourceOptions, open_source
 from .stats import Stats
 
 log = logging.getLogger(__name__)

@@ -17,27 +17,20 @@ from pathlib import Path
 
 from .. import paths
 from ..errors import SettingsError, UnknownNameError
-from . import filters
+from . import STYLE_FAMILIES, canonical_family, resolve_family
 from .base import Style
-from .magenta import BUILTIN_STYLES, ArbitraryStyle, MultiStyle
-
-FILTERS = ("blur", "pixelate", "color", "image", "cartoon", "sketch", "grey", "none")
-EXAMPLES = ("blur:25", "pixelate:12", "color:#00ff00", "image:PATH", "style-image:PATH", "johnson:PATH.pth")
 
 
 def style_names() -> list[str]:
     """Every bare name a user can give, for listings and error messages."""
-    return [*BUILTIN_STYLES, *FILTERS]
+    families = STYLE_FAMILIES.values()
+    return [n for f in families for n in f.names] + [f.name for f in families if not f.neural and not f.names]
 
 
-def _number(family: str, arg: str, cast):
-    try:
-        return cast(arg)
-    except ValueError:
-        raise SettingsError(f"{family}:{arg}: {arg!r} is not a number (e.g. {family}:16)") from None
+def examples() -> list[str]:
+    return [f.example for f in STYLE_FAMILIES.values() if f.example]
 
 
-PATH_FAMILIES = ("image", "style-image", "johnson")
 UPLOAD_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,39}$")
 UPLOAD_EXTS = (".png", ".jpg", ".jpeg", ".webp", ".pth")
 
@@ -76,7 +69,7 @@ def resolve_upload(name: str) -> Path:
 def is_safe_spec(spec: str) -> bool:
     """True when ``spec`` reads no file outside the uploads folder (what the control API allows)."""
     family, _, arg = spec.strip().partition(":")
-    return family.lower() not in PATH_FAMILIES or (arg.startswith("@") and bool(UPLOAD_RE.match(arg[1:])))
+    return not _reads_file(canonical_family(family.lower())) or (arg.startswith("@") and bool(UPLOAD_RE.match(arg[1:])))
 
 
 def _path_arg(family: str, arg: str) -> Path:
@@ -87,43 +80,31 @@ def _path_arg(family: str, arg: str) -> Path:
     return Path(arg).expanduser()
 
 
+def _reads_file(family: str) -> bool:
+    return family in STYLE_FAMILIES and STYLE_FAMILIES[family].reads_file
+
+
 def create(spec: str, *, max_side: int | None = None) -> Style:
     """Build a style from its spec. ``max_side`` caps the neural styles' processing size."""
     if not isinstance(spec, str) or not spec.strip():
         raise SettingsError("empty style; give a style name such as starry-blue or blur")
-    family, _, arg = spec.strip().partition(":")
-    family = family.lower()
-    if family in BUILTIN_STYLES and not arg:
-        return MultiStyle(BUILTIN_STYLES.index(family), max_side=max_side)
-    if family == "magenta":
-        if arg.isdigit():
-            return MultiStyle(int(arg), max_side=max_side)
-        return create(arg, max_side=max_side)
-    if family == "blur":
-        return filters.Blur(_number("blur", arg, float) if arg else 21)
-    if family == "pixelate":
-        return filters.Pixelate(_number("pixelate", arg, int) if arg else 16)
-    if family in ("color", "colour"):
-        return filters.SolidColour(arg or "green")
-    if family == "image":
-        return filters.Replace(_path_arg("image", arg))
-    if family == "style-image":
-        return ArbitraryStyle(_path_arg("style-image", arg), max_side=max_side or 640)
-    if family == "johnson":
-        from .johnson import JohnsonStyle
-
-        return JohnsonStyle(_path_arg("johnson", arg), max_side=max_side)
-    simple = {"cartoon": filters.Cartoon, "sketch": filters.Sketch, "grey": filters.Greyscale,
-              "gray": filters.Greyscale, "greyscale": filters.Greyscale, "none": filters.NoStyle}
-    if family in simple and not arg:
-        return simple[family]()
-    raise UnknownNameError("style", spec, style_names(), "Or a family with an argument: " + ", ".join(EXAMPLES))
+    word, _, arg = spec.strip().partition(":")
+    found = resolve_family(word.lower(), arg)
+    if found is None or (arg and not found[0].argument):
+        raise UnknownNameError("style", spec, style_names(), "Or a family with an argument: " + ", ".join(examples()))
+    family, arg = found
+    if family.reads_file:
+        return family.build(_path_arg(family.name, arg), max_side)
+    if family.required and not arg:
+        raise SettingsError(f"{family.name} needs an argument: {family.name}:{family.argument}")
+    return family.build(arg, max_side)
 
 
 def is_neural(spec: str) -> bool:
     """True for styles run by a network (their memory grows with the picture's area)."""
-    family, _, arg = normalise_spec(spec).partition(":")
-    return family in BUILTIN_STYLES or family in ("magenta", "style-image", "johnson")
+    word, _, arg = normalise_spec(spec).partition(":")
+    found = resolve_family(word, arg)
+    return found is not None and found[0].neural
 
 
 def normalise_spec(spec: str) -> str:
@@ -131,10 +112,9 @@ def normalise_spec(spec: str) -> str:
     if not isinstance(spec, str):
         return spec
     family, sep, arg = spec.strip().partition(":")
-    family = family.strip().lower()
-    family = {"colour": "color", "gray": "grey", "greyscale": "grey"}.get(family, family)
+    family = canonical_family(family.strip().lower())
     arg = arg.strip()
-    if family not in PATH_FAMILIES and not arg.startswith("#"):
+    if not _reads_file(family) and not arg.startswith("#"):
         arg = arg.lower()
     return f"{family}{sep}{arg}" if arg else family
 
@@ -142,7 +122,7 @@ def normalise_spec(spec: str) -> str:
 def _file_stamp(spec: str):
     """What identifies the picture behind an ``@upload`` or path spec now (changes when it is replaced)."""
     family, _, arg = spec.partition(":")
-    if family not in PATH_FAMILIES or not arg:
+    if not _reads_file(family) or not arg:
         return None
     try:
         path = resolve_upload(arg[1:]) if arg.startswith("@") else Path(arg).expanduser()

@@ -68,7 +68,7 @@ class Replace:
     """Replace by a picture, scaled to cover the frame (centre crop), resized once per frame size."""
 
     def __init__(self, path: Path | str):
-        from ..imageio import read_image
+        from ..io.images import read_image
 
         self.path = Path(path)
         self.image = read_image(self.path)

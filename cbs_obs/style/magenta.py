@@ -132,7 +132,7 @@ class ArbitraryStyle:
 
 def style_vector(image_path: Path) -> np.ndarray:
     """The style vector of an image, cached by the image's content hash."""
-    from ..imageio import read_image
+    from ..io.images import read_image
 
     data = Path(image_path).read_bytes() if Path(image_path).is_file() else None
     if data is None:

@@ -29,7 +29,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import InputError
-from ..imageio import read_image
+from ..io.images import read_image
 from ..segment.cityscapes import MEAN_BGR
 
 if sys.version_info >= (3, 11):

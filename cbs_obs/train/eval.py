@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from ..models.device import torch_device
 from ..errors import InputError, ModelError, SettingsError
-from ..imageio import read_image
+from ..io.images import read_image
 from .data import check_label, find_seg_data, read_label, to_network_input
 
 

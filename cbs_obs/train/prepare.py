@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
-from ..imageio import read_image
+from ..io.images import read_image
 from .data import (
     CITYSCAPES_LABEL_SUFFIX,
     CITYSCAPES_RAW_SUFFIX,

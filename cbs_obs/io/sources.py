@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
-from ..video import VIDEO_EXTS
+from .video import VIDEO_EXTS
 
 log = logging.getLogger(__name__)
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
@@ -135,7 +135,7 @@ class FileSource(CaptureSource):
         self.cap: cv2.VideoCapture | None = None
 
     def open(self) -> None:
-        from ..video import open_video
+        from .video import open_video
 
         if self.cap is not None:
             return
@@ -164,7 +164,7 @@ class ImageSource(Source):
     """A still image repeated at ``fps`` (a test card, or styling a photo live while tuning)."""
 
     def __init__(self, path: Path, options: SourceOptions):
-        from ..imageio import read_image
+        from .images import read_image
 
         self.path = path
         self.name = f"image {path.name}"

@@ -7,8 +7,8 @@ import sys
 import cv2
 import numpy as np
 
-from ..engine.frames import Frame
-from ..errors import DeviceBusyError, DeviceError
+from ...engine.frames import Frame
+from ...errors import DeviceBusyError, DeviceError
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engine.frames import Frame
-from ..errors import CbsError
+from ...engine.frames import Frame
+from ...errors import CbsError
 from ..video import create_writer
 
 log = logging.getLogger(__name__)

@@ -7,8 +7,8 @@ from typing import Callable
 
 import numpy as np
 
-from ..engine.frames import Frame
-from ..errors import CbsError
+from ...engine.frames import Frame
+from ...errors import CbsError
 
 KEYS = {ord("q"): "quit", 27: "quit", ord(" "): "toggle", ord("n"): "next", ord("p"): "previous"}
 

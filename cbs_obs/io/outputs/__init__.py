@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Protocol
 
-from ..errors import UnknownNameError
+from ...errors import UnknownNameError
 
 import numpy as np
 
-from ..engine.frames import Frame
+from ...engine.frames import Frame
 
 
 class Output(Protocol):
@@ -101,7 +101,7 @@ def preview_key(app, key: str) -> None:
     """A key pressed in the preview window: quit, styling on/off, next/previous preset."""
     import logging
 
-    from ..errors import CbsError
+    from ...errors import CbsError
 
     try:
         if key == "quit":

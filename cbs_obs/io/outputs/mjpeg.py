@@ -12,9 +12,9 @@ import time
 import cv2
 import numpy as np
 
-from ..engine.frames import Frame
-from ..errors import SettingsError
-from ..web import HttpError, Pulse, WebServer
+from ...engine.frames import Frame
+from ...errors import SettingsError
+from ...web import HttpError, Pulse, WebServer
 
 BOUNDARY = "cbsobsframe"
 
