@@ -378,6 +378,33 @@ def _pan(frame: np.ndarray, dx: int) -> np.ndarray:
     return cv2.warpAffine(frame, m, (frame.shape[1], frame.shape[0]), borderMode=cv2.BORDER_REPLICATE)
 
 
+def test_a_redetected_face_is_the_same_face_not_a_second_one(face_nets):
+    """Tracking settles on a crop about 0.7x the detector's for the same face (IoU under 0.5): the
+    periodic look for newcomers must not add that face again (two ovals for one face, every 15
+    frames). On a real clip with one person: one face on every frame, the detector run now and then."""
+    from cbs_obs.segment.face_mesh import NormRect
+    from cbs_obs.segment.face_track import FaceTracker, associate
+
+    tracked = NormRect(0.47, 0.33, 0.16, 0.285)
+    detected = NormRect(0.47, 0.37, 0.23, 0.41)
+    assert tracked.iou(detected) < 0.5  # MediaPipe's IoU rule alone would keep both
+    assert associate([detected], [(tracked, 7)]) == [(tracked, 7)]
+    elsewhere = NormRect(0.8, 0.35, 0.2, 0.35)  # a second person's face
+    assert associate([elsewhere], [(tracked, 7)]) == [(elsewhere, None), (tracked, 7)]
+
+    tracker = FaceTracker(*face_nets, redetect_every=15)
+    cap = cv2.VideoCapture(str(shared_file("data/video/walk.mkv")))
+    counts = []
+    for i in range(89):
+        ok, frame = cap.read()
+        assert ok
+        counts.append(len(tracker.process(frame, t=i / 30)))
+    cap.release()
+    print("faces per frame", counts, "detector runs", tracker.stats.detector_runs)
+    assert counts == [1] * 89
+    assert 3 <= tracker.stats.detector_runs <= 12  # first sight, then every 15th frame (and fast moves)
+
+
 def test_face_leaving_and_coming_back_is_found_again(face_nets):
     """Tracked while visible (the detector only when tracking slips), lost when out of the picture,
     found again on return."""
