@@ -20,16 +20,21 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import queue
+import re
+import sys
 import threading
 import time
 from pathlib import Path
 
 import cbsobs_core as core
+import cbsobs_qtview
 import cbsobs_supervisor
 
 importlib.reload(core)  # OBS keeps one interpreter: "Reload Scripts" must pick up new helper files too
 importlib.reload(cbsobs_supervisor)
+importlib.reload(cbsobs_qtview)
 Supervisor, engine_env = cbsobs_supervisor.Supervisor, cbsobs_supervisor.engine_env
 
 try:
@@ -40,7 +45,8 @@ except ImportError:  # imported outside OBS (tests, linters)
 HOTKEY_PREFIX = "cbs_obs."
 POLL_S = 1.0
 TICK_MS = 250
-START_WAIT_S = 20.0
+REDRAW_S = 1.5  # the open panel is redrawn at most this often while what it shows changes
+FPS_REDRAW_S = 10.0  # ... and this often when only its fps figure changes
 MEDIA_NAME = "cbs-obs"
 CARD_NAME = "cbs-obs engine stopped"
 CARD_FILE = core.HERE / "engine_stopped.png"
@@ -80,6 +86,13 @@ class Panel:
         self.want_video = False
         self.card_visible = None
         self.last_status = ""
+        self.last_warning = ""
+        self.refresher = None  # redraws the open panel (cbsobs_qtview); made on OBS's thread in script_load
+        self.shown = None  # what the open panel shows, to redraw it when that changes
+        self.last_redraw = 0.0
+        self.shown_fps = ""
+        self.shown_classes = ""
+        self.cameras_due = ""  # "claim" or "release": the raw camera sources, handled on OBS's thread
         self._quit = threading.Event()
         self.worker = threading.Thread(target=self._work, name="cbs-obs-panel", daemon=True)
         self.worker.start()
@@ -116,11 +129,12 @@ class Panel:
             except Exception as e:  # a bug here must not surface as an OBS exception
                 self.log(f"internal error: {type(e).__name__}: {e}")
 
-    def poll(self) -> None:
+    def poll(self, timeout: float | None = None) -> None:
         """Fetch the engine's state; notice restarts and send the user's look again."""
         if not self.ready:  # script_load has not given the port yet
             return
-        status, data = self.client.call("GET", "/api/state")
+        client = self.client if timeout is None else core.EngineClient(self.url, self.client.token_fn, timeout)
+        status, data = client.call("GET", "/api/state")
         if status != 200:
             with self.lock:
                 was_up = self.state is not None
@@ -237,7 +251,7 @@ class Panel:
         running = self.supervisor is not None and self.supervisor.running
         if running:
             return "the engine is already started by OBS"
-        status, _ = self.client.call("GET", "/api/state")
+        status, _ = core.EngineClient(self.url, self.client.token_fn, timeout=0.5).call("GET", "/api/state")
         if status == 200:
             return f"using the engine already running at {self.url} (started outside OBS)"
         if core.find_executable(self.location) is None:
@@ -264,7 +278,7 @@ class Panel:
             state, error = self.state, self.error
             if state is None and not error.startswith(("engine exited", "cannot")):
                 error = self.down_reason or error  # why it is down matters more than what failed meanwhile
-        sup = self.supervisor.describe(answering=state is not None) if self.supervisor is not None else ""
+        sup = self.supervisor.describe(answering=state is not None, shown=error) if self.supervisor is not None else ""
         text = core.status_line(state, error=error, supervisor=sup)
         if state is None and (self.supervisor is None or not self.supervisor.running):
             text += "; press Start engine"
@@ -304,11 +318,18 @@ def script_load(settings):
         except (ValueError, TypeError, IndexError):
             PANEL.desired = None
     _register_hotkeys(settings, ["next_preset", "previous_preset", "toggle"])
+    if PANEL.refresher is None:
+        PANEL.refresher = cbsobs_qtview.ViewRefresher()
+        if not PANEL.refresher.available:
+            PANEL.log(PANEL.refresher.why_not + ": press Refresh to see the engine's latest state")
     obs.obs_frontend_add_event_callback(_on_event)
     obs.timer_add(_tick, TICK_MS)
     if obs.obs_data_get_bool(settings, "autostart") and obs.obs_data_get_bool(settings, "engine_wanted"):
         PANEL.want_video = "update"  # a source the user removed from a scene stays removed
+        PANEL.cameras_due = "claim"  # once the scene is loaded (scripts load before it)
         PANEL.log(PANEL.start_engine())
+    elif _claimed():
+        PANEL.cameras_due = "release"  # OBS closed while the engine had the camera
 
 
 def _read_options(settings):
@@ -331,7 +352,7 @@ def script_update(settings):
     if state is None or due:  # the panel does not show the engine's look yet: nothing of it is a user change
         return
     changes, pictures = {}, {}
-    for cls in state.get("classes", []):
+    for cls in core.look_names(state):
         style = obs.obs_data_get_string(settings, "style_" + cls)
         if style in (core.PICTURE_STYLE, core.PICTURE_REPLACE) and not obs.obs_data_get_string(settings,
                                                                                                  "picture_" + cls):
@@ -368,12 +389,16 @@ def script_save(settings):
 
 
 def script_unload():
+    if PANEL.refresher is not None:
+        PANEL.refresher.close()
     obs.timer_remove(_tick)
     obs.obs_frontend_remove_event_callback(_on_event)
     for hid in PANEL.hotkeys.values():
         obs.obs_hotkey_unregister(hid)
     PANEL.hotkeys.clear()
     PANEL.close()
+    if PANEL.settings is not None:
+        _release_cameras()  # the script removed while the engine had the camera: the stash goes with the script
 
 
 def _get(settings, name):
@@ -386,21 +411,51 @@ def _get(settings, name):
 
 
 def _tick():
-    """OBS timer: log queued messages, show the engine's look and status, show or hide the stopped card."""
+    """OBS timer, on OBS's video thread: write queued messages to the Script Log (only OBS's callbacks may log
+    under this script's name), then do the rest on OBS's UI thread where OBS's frontend and the Scripts
+    window live (here, when this OBS build offers no way to get there)."""
     while True:
         try:
-            text = PANEL.logs.get_nowait()
+            item = PANEL.logs.get_nowait()
         except queue.Empty:
             break
-        obs.script_log(obs.LOG_WARNING if "rejected" in text or "exited" in text or "failed" in text
-                       or "cannot" in text else obs.LOG_INFO, "[cbs-obs] " + text)
+        level, text = item if isinstance(item, tuple) else (None, item)
+        warn = any(w in text for w in ("rejected", "exited", "failed", "cannot"))
+        if warn and text == PANEL.last_warning:
+            warn = False  # the same failure again (a camera that stays missing): OBS pops the Script Log on warnings
+        elif warn:
+            PANEL.last_warning = text
+        if level is None:
+            level = obs.LOG_WARNING if warn else obs.LOG_INFO
+        obs.script_log(level, "[cbs-obs] " + text)
+    with PANEL.lock:
+        presets = list((PANEL.state or {}).get("presets", []))
+    new = [n for n in ("preset." + p for p in presets) if n not in PANEL.hotkeys]
+    if new and PANEL.settings is not None:
+        # here, in OBS's timer callback: the scripting API files a Python callback under the script whose
+        # callback is running, and a callback registered from anywhere else (the UI-thread job) crashes OBS
+        _register_hotkeys(PANEL.settings, new)
+    if PANEL.refresher is None or not PANEL.refresher.run_on_ui(_update_on_ui):
+        if PANEL.refresher is None or not PANEL.refresher.available:
+            _update()
+
+
+def _update_on_ui():
+    try:
+        _update()
+    except Exception as e:  # a bug here must not surface in OBS
+        PANEL.log(f"internal error: {type(e).__name__}: {e}")
+
+
+def _update():
+    """Show the engine's look and status, the styled video, the stopped card; give cameras back; redraw."""
     settings = PANEL.settings
     if settings is None:
         return
     status = PANEL.status()
     if status != PANEL.last_status:
         if status.split(":")[0].split(";")[0] != PANEL.last_status.split(":")[0].split(";")[0]:
-            obs.script_log(obs.LOG_INFO, "[cbs-obs] status: " + status)  # running <-> stopped, said once
+            PANEL.logs.put((obs.LOG_INFO, "status: " + status))  # running <-> stopped, said once
         PANEL.last_status = status
         obs.obs_data_set_string(settings, "status", status)
     with PANEL.lock:
@@ -413,17 +468,41 @@ def _tick():
         if text != obs.obs_data_get_string(settings, "look_json"):
             obs.obs_data_set_string(settings, "look_json", text)
     if state is not None:
-        _register_hotkeys(settings, ["preset." + p for p in state.get("presets", [])])
         if PANEL.want_video:
             _ensure_video(add=PANEL.want_video is True)
             PANEL.want_video = False
+    if PANEL.cameras_due == "release":
+        PANEL.cameras_due = ""
+        _release_cameras()
+    elif PANEL.cameras_due == "claim" and obs.obs_data_get_bool(settings, "engine_wanted"):
+        PANEL.cameras_due = ""
+        _claim_cameras()
     _show_card(state is None)
+    _redraw_if_changed(status, state)
+
+
+def _redraw_if_changed(status: str, state) -> None:
+    """Redraw the open panel when what it shows changed (status line, classes, presets, look), at most every
+    REDRAW_S; a change of the fps figure alone every FPS_REDRAW_S (each redraw makes OBS keep the
+    panel's callbacks until the script unloads, so the panel is not redrawn for nothing)."""
+    refresher = PANEL.refresher
+    if refresher is None or not refresher.available:
+        return
+    fps = re.search(r"[\d.]+ fps", status)
+    shown = (re.sub(r"[\d.]+ fps", "fps", status), tuple(core.look_names(state)),
+             tuple((state or {}).get("presets", [])), json.dumps((state or {}).get("look"), sort_keys=True))
+    since = time.monotonic() - PANEL.last_redraw
+    if since < REDRAW_S or (shown == PANEL.shown and (since < FPS_REDRAW_S or fps is None
+                                                      or fps.group() == PANEL.shown_fps)):
+        return
+    if refresher.request():
+        PANEL.shown, PANEL.shown_fps, PANEL.last_redraw = shown, fps.group() if fps else "", time.monotonic()
 
 
 def _mirror_engine(settings, state):
     """Write the engine's look (and its scene table, if the panel has none) into the panel's settings."""
     specs = core.look_specs(state.get("look"))
-    for cls in state.get("classes", []):
+    for cls in core.look_names(state):
         spec, strength = specs.get(cls, (None, 1.0))
         controls = core.controls_from_spec(spec)
         obs.obs_data_set_string(settings, "style_" + cls, controls["style"])
@@ -507,20 +586,104 @@ def _ensure_video(add: bool = True):
     PANEL.card_visible = None
     PANEL.log(f"video source '{MEDIA_NAME}' in scene '{obs.obs_source_get_name(scene_source)}' plays "
               f"{PANEL.url}/stream.mjpg")
-    cams = _camera_sources()
-    PANEL.camera_note = ""
-    if cams and PANEL.options["source"].isdigit():
-        PANEL.camera_note = (f"camera {PANEL.options['source']} is read by the engine; hide "
-                             + ", ".join(cams) + " in OBS (the styled video replaces it)")
-        PANEL.log(PANEL.camera_note)
     obs.obs_source_release(scene_source)
 
 
-def _camera_sources() -> list:
-    sources = obs.obs_enum_sources() or []
-    names = [obs.obs_source_get_name(s) for s in sources if obs.obs_source_get_unversioned_id(s) in CAMERA_KINDS]
-    obs.source_list_release(sources)
-    return names
+# -- the raw camera the engine reads: hidden (and closed) in OBS while the engine owns it ------------------
+def _engine_device():
+    """The camera device the engine is started on (camera N is /dev/videoN on Linux), None for files and the demo."""
+    src = PANEL.options["source"]
+    if src.isdigit():
+        return f"/dev/video{src}" if sys.platform.startswith("linux") else f"camera {src}"
+    return src if src.startswith("/dev/video") else None
+
+
+def _same_device(a: str, b: str) -> bool:
+    return bool(a and b) and os.path.realpath(a) == os.path.realpath(b)
+
+
+def _claim_cameras() -> None:
+    """Before the engine opens its camera: hide the current scene's sources on that camera and make OBS close
+    the device (a V4L2 device streams to one program at a time); both are undone by _release_cameras()."""
+    device = _engine_device()
+    PANEL.camera_note = ""
+    if device is None or _claimed():
+        return
+    scene_source = obs.obs_frontend_get_current_scene()
+    if scene_source is None:
+        PANEL.cameras_due = "claim"
+        return
+    scene_name = obs.obs_source_get_name(scene_source)
+    scene = obs.obs_scene_from_source(scene_source)
+    claimed, unmatched = [], []
+    items = obs.obs_scene_enum_items(scene) or []
+    for item in items:
+        source = obs.obs_sceneitem_get_source(item)
+        kind = obs.obs_source_get_unversioned_id(source)
+        if kind not in CAMERA_KINDS:
+            continue
+        name = obs.obs_source_get_name(source)
+        data = obs.obs_source_get_settings(source)
+        dev = obs.obs_data_get_string(data, "device_id")
+        obs.obs_data_release(data)
+        if kind != "v4l2_input":
+            unmatched.append(name)  # which camera a DirectShow or AVFoundation source reads is not known here
+            continue
+        if not _same_device(dev, device):
+            continue
+        was_visible = obs.obs_sceneitem_visible(item)
+        obs.obs_sceneitem_set_visible(item, False)
+        off = obs.obs_data_create()
+        obs.obs_data_set_string(off, "device_id", "")
+        obs.obs_source_update(source, off)
+        obs.obs_data_release(off)
+        claimed.append({"source": name, "scene": scene_name, "item": obs.obs_sceneitem_get_id(item),
+                        "device": dev, "visible": was_visible})
+    obs.sceneitem_list_release(items)
+    obs.obs_source_release(scene_source)
+    obs.obs_data_set_string(PANEL.settings, "claimed_cameras", json.dumps(claimed))
+    if claimed:
+        names = ", ".join(f"'{c['source']}'" for c in claimed)
+        PANEL.camera_note = (f"{names} hidden and {device} closed in OBS: the engine reads that camera now "
+                             "(shown again when the engine stops)")
+    elif unmatched:
+        PANEL.camera_note = (f"the engine reads {device}; OBS cannot tell if {', '.join(unmatched)} uses it: "
+                             "if so, hide it (the styled video replaces it) and close it so the engine can open it")
+    if PANEL.camera_note:
+        PANEL.log(PANEL.camera_note)
+
+
+def _claimed() -> list:
+    try:
+        value = json.loads(obs.obs_data_get_string(PANEL.settings, "claimed_cameras") or "[]")
+        return value if isinstance(value, list) else []
+    except ValueError:
+        return []
+
+
+def _release_cameras() -> None:
+    """The engine stopped: give the camera back to the OBS sources it was taken from, visible as they were."""
+    claimed = _claimed()
+    if not claimed:
+        return
+    for c in claimed:
+        source = obs.obs_get_source_by_name(c.get("source", ""))
+        if source is None:
+            continue
+        on = obs.obs_data_create()
+        obs.obs_data_set_string(on, "device_id", c.get("device", ""))
+        obs.obs_source_update(source, on)
+        obs.obs_data_release(on)
+        obs.obs_source_release(source)
+        scene_source = obs.obs_get_source_by_name(c.get("scene", ""))
+        if scene_source is not None:
+            item = obs.obs_scene_find_sceneitem_by_id(obs.obs_scene_from_source(scene_source), int(c.get("item", 0)))
+            if item is not None:
+                obs.obs_sceneitem_set_visible(item, bool(c.get("visible", True)))
+            obs.obs_source_release(scene_source)
+        PANEL.log(f"camera source '{c.get('source')}' given back its camera {c.get('device')}")
+    obs.obs_data_set_string(PANEL.settings, "claimed_cameras", "[]")
+    PANEL.camera_note = ""
 
 
 def _show_card(visible: bool):
@@ -591,27 +754,19 @@ def _on_event(event):
         obs.obs_source_release(source)
         PANEL.action("POST", "/api/scene/" + core.quote(name), "scene " + name)
     elif event == obs.OBS_FRONTEND_EVENT_EXIT:
+        if PANEL.refresher is not None:
+            PANEL.refresher.close()
         PANEL.close()
 
 
 # -- the properties view ------------------------------------------------------------------------------
-def _wait_for_engine(timeout: float) -> None:
-    """Inside a button callback: let the worker reach the engine, so the redraw can show its classes."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        PANEL.jobs.put(lambda: None)  # wakes the worker, which polls
-        time.sleep(0.25)
-        with PANEL.lock:
-            if PANEL.state is not None:
-                break
-    _tick()
-
-
 def _on_start(props, prop):
+    """Returns at once: the engine starts on the supervisor's thread, and the open panel is redrawn with the
+    engine's classes when it answers (cbsobs_qtview), so OBS's window never waits for the engine."""
     obs.obs_data_set_bool(PANEL.settings, "engine_wanted", True)
     PANEL.want_video = True
+    _claim_cameras()
     PANEL.log(PANEL.start_engine())
-    _wait_for_engine(START_WAIT_S)
     _rebuild(props)
     return True
 
@@ -619,18 +774,22 @@ def _on_start(props, prop):
 def _on_stop(props, prop):
     obs.obs_data_set_bool(PANEL.settings, "engine_wanted", False)
     if PANEL.supervisor is not None and PANEL.supervisor.running:
-        PANEL.supervisor.stop()
-        PANEL.log("engine stopped from the panel")
+        supervisor = PANEL.supervisor
+
+        def stop():  # on the worker: the engine may take seconds to close, OBS's window must not wait
+            supervisor.stop()
+            PANEL.log("engine stopped from the panel")
+            PANEL.cameras_due = "release"
+        PANEL.jobs.put(stop)
     else:
         PANEL.log("the engine was not started by OBS; stop it where it runs (Ctrl-C in its terminal)")
-    _wait_for_engine(0.5)
     _rebuild(props)
     return True
 
 
 def _on_refresh(props, prop):
-    PANEL.poll()  # now, not at the worker's next poll: the redraw shows the engine as it is
-    _tick()
+    PANEL.poll(timeout=0.5)  # now, not at the worker's next poll: the redraw shows the engine as it is
+    _update()
     _rebuild(props)
     return True
 
@@ -685,33 +844,40 @@ def _rebuild(props):
     for name in PANEL.class_props:
         obs.obs_properties_remove_by_name(group, name)
     PANEL.class_props = []
+    live = PANEL.refresher is not None and PANEL.refresher.available
     if state is None:
         obs.obs_properties_add_text(group, "classes_note", "Classes", obs.OBS_TEXT_INFO)
         PANEL.class_props.append("classes_note")
         starting = PANEL.supervisor is not None and PANEL.supervisor.running
+        when = "they appear here when it answers" if live else "press Refresh when it answers"
         obs.obs_data_set_string(PANEL.settings, "classes_note",
-                                "the engine is starting: press Refresh when it answers" if starting
+                                f"the engine is starting: {when}" if starting
                                 else "start the engine (or press Refresh) to style its classes")
     else:
         choices = core.style_choices(styles)
-        for cls in state.get("classes", []):
-            lst = obs.obs_properties_add_list(group, "style_" + cls, "Style: " + cls, obs.OBS_COMBO_TYPE_LIST,
+        groups = state.get("groups") or {}
+        for cls in core.look_names(state):
+            # short labels (the class's own rows follow it): the Scripts window is narrow
+            label = f"{cls} ({'+'.join(groups[cls])})" if cls in groups else cls
+            lst = obs.obs_properties_add_list(group, "style_" + cls, label, obs.OBS_COMBO_TYPE_LIST,
                                               obs.OBS_COMBO_FORMAT_STRING)
             for name in choices:
                 obs.obs_property_list_add_string(lst, name, name)
             obs.obs_property_set_modified_callback(lst, _on_style_changed)
-            obs.obs_properties_add_float_slider(group, "strength_" + cls, "Strength: " + cls, 0.0, 1.0, 0.05)
-            obs.obs_properties_add_int_slider(group, "param_" + cls, "Radius / block: " + cls, 1, 99, 1)
-            obs.obs_properties_add_color(group, "colour_" + cls, "Colour: " + cls)
-            obs.obs_properties_add_path(group, "picture_" + cls, "Picture: " + cls, obs.OBS_PATH_FILE,
+            obs.obs_properties_add_float_slider(group, "strength_" + cls, "  strength", 0.0, 1.0, 0.05)
+            obs.obs_properties_add_int_slider(group, "param_" + cls, "  radius / block", 1, 99, 1)
+            obs.obs_properties_add_color(group, "colour_" + cls, "  colour")
+            obs.obs_properties_add_path(group, "picture_" + cls, "  picture", obs.OBS_PATH_FILE,
                                         "Pictures (*.png *.jpg *.jpeg *.webp)", None)
             PANEL.class_props += [n + cls for n in ("style_", "strength_", "param_", "colour_", "picture_")]
             style = obs.obs_data_get_string(PANEL.settings, "style_" + cls)
             for name, show in (("param_", style in core.PARAM_STYLES), ("colour_", style == "color"),
                                ("picture_", style in (core.PICTURE_STYLE, core.PICTURE_REPLACE))):
                 obs.obs_property_set_visible(obs.obs_properties_get(group, name + cls), show)
-    if state is not None:
-        PANEL.log("panel shows controls for " + ", ".join(state.get("classes", [])))
+    shown = ", ".join(core.look_names(state)) if state is not None else ""
+    if shown and shown != PANEL.shown_classes:
+        PANEL.log("panel shows controls for " + shown)
+    PANEL.shown_classes = shown
     plist = obs.obs_properties_get(props, "preset")
     obs.obs_property_list_clear(plist)
     for name in (state or {}).get("presets", []):
@@ -734,24 +900,21 @@ def script_properties():
     seg = obs.obs_properties_add_list(props, "segmenter", "Segmenter", obs.OBS_COMBO_TYPE_LIST,
                                       obs.OBS_COMBO_FORMAT_STRING)
     obs.obs_property_list_add_string(seg, "person (webcam)", "person")
+    obs.obs_property_list_add_string(seg, "person-face (face apart)", "person-face")
     obs.obs_property_list_add_string(seg, "cityscapes (street scenes)", "cityscapes")
     obs.obs_properties_add_int(props, "port", "Engine port", 1024, 65535, 1)
-    obs.obs_properties_add_bool(props, "autostart", "Start the engine with OBS (once started here)")
-    obs.obs_properties_add_button(props, "add_video", "Add the styled video to the current scene", _on_add_video)
+    # short labels: OBS's Scripts window is narrow, and the longest label sets where every control starts
+    auto = obs.obs_properties_add_bool(props, "autostart", "Start with OBS")
+    obs.obs_property_set_long_description(auto, "Start the engine when OBS starts, once it was started here")
+    add = obs.obs_properties_add_button(props, "add_video", "Add video to scene", _on_add_video)
+    obs.obs_property_set_long_description(add, "Add the styled video to the current scene, fitted to the canvas")
     obs.obs_properties_add_list(props, "preset", "Preset", obs.OBS_COMBO_TYPE_LIST, obs.OBS_COMBO_FORMAT_STRING)
     obs.obs_properties_add_button(props, "apply_preset", "Apply preset", _on_apply_preset)
-    obs.obs_properties_add_text(props, "new_preset", "Save current look as", obs.OBS_TEXT_DEFAULT)
+    obs.obs_properties_add_text(props, "new_preset", "Save look as", obs.OBS_TEXT_DEFAULT)
     obs.obs_properties_add_button(props, "save_preset", "Save preset", _on_save_preset)
-    obs.obs_properties_add_text(props, "scene_presets", "Scene -> preset (one 'Scene=Preset' per line)",
-                                obs.OBS_TEXT_MULTILINE)
+    table = obs.obs_properties_add_text(props, "scene_presets", "Scene presets", obs.OBS_TEXT_MULTILINE)
+    obs.obs_property_set_long_description(table, "One 'Scene=Preset' per line: that preset is applied when the "
+                                                 "scene goes live")
     obs.obs_properties_add_button(props, "apply_scenes", "Apply scene table", _on_apply_scenes)
-    if PANEL.state is None:  # the engine may already be running: ask it once, briefly, so classes show now
-        status, data = core.EngineClient(PANEL.url, PANEL.client.token_fn, timeout=0.3).call("GET", "/api/state")
-        if status == 200:
-            _, styles = core.EngineClient(PANEL.url, timeout=0.5).call("GET", "/api/styles")
-            with PANEL.lock:
-                PANEL.state, PANEL.styles = data, list((styles or {}).get("styles", []))
-                PANEL.mirror_due = True
-            _tick()
     _rebuild(props)
     return props

@@ -19,8 +19,8 @@ DEFAULT_PORT = 8765
 HERE = Path(__file__).resolve().parent
 LOCATION_FILE = HERE / "cbs_obs_panel.json"  # written by `cbs-obs obs plugin-path`
 NO_STYLE = "none"
-PICTURE_STYLE = "picture as a painting style"
-PICTURE_REPLACE = "replace with the picture"
+PICTURE_STYLE = "picture (painting)"
+PICTURE_REPLACE = "picture (replace)"
 PARAM_STYLES = {"blur": ("blur", 21), "pixelate": ("pixelate", 16)}  # family -> (control suffix, default)
 
 
@@ -246,6 +246,14 @@ def normalize_spec(spec: str) -> str:
     return spec_from_controls("x", controls.get) or spec
 
 
+def look_names(state: dict | None) -> list[str]:
+    """The names a look may style, as the panel lists them: the segmenter's classes, then its groups
+    (``person`` = face + body with the person-face segmenter)."""
+    state = state or {}
+    classes = list(state.get("classes") or [])
+    return classes + [g for g in (state.get("groups") or {}) if g not in classes]
+
+
 def look_specs(look: dict) -> dict:
     """{class: (spec, strength)} from the engine's look JSON."""
     return {a["cls"]: (a["style"], float(a.get("strength", 1.0))) for a in (look or {}).get("assignments", [])}
@@ -254,7 +262,7 @@ def look_specs(look: dict) -> dict:
 def status_line(state: dict | None, *, error: str = "", supervisor: str = "") -> str:
     """One line with the engine's truth: running or not, look, preset, fps, last error."""
     if not state:
-        text = "engine stopped" + (f": {error}" if error else "")
+        text = "engine stopped" + (f": {_short(error)}" if error else "")
         return text + (f" ({supervisor})" if supervisor else "")
     look = state.get("look") or {}
     parts = [f"{c} {s} {st:.0%}" for c, (s, st) in look_specs(look).items()]  # spaces: the panel wraps lines
@@ -266,8 +274,13 @@ def status_line(state: dict | None, *, error: str = "", supervisor: str = "") ->
     if last.startswith("no virtual camera"):  # OBS plays the MJPEG stream; the virtual camera is not needed here
         last = error
     if last:
-        text += f"; last error: {last if len(last) <= 160 else last[:157] + '...'}"
+        text += f"; last error: {_short(last)}"
     return text + (f" ({supervisor})" if supervisor else "")
+
+
+def _short(text: str, limit: int = 160) -> str:
+    """A long message cut for the status line (the Script Log has it whole): OBS widens the panel to fit it."""
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def quote(name: str) -> str:

@@ -144,7 +144,8 @@ class Supervisor:
             self._thread.join(timeout)
         self.state = "stopped"
 
-    def describe(self, answering: bool = True) -> str:
+    def describe(self, answering: bool = True, shown: str = "") -> str:
+        """What the engine process is doing; ``shown``: an error the caller already shows (not repeated)."""
         if self.state == "running" and self.proc is not None:
             again = f", restarted {self.starts - 1}x" if self.starts > 1 else ""
             if not answering:
@@ -152,5 +153,6 @@ class Supervisor:
             return f"started by OBS, pid {self.proc.pid}{again}"
         if self.state == "restarting":
             wait = max(0.0, self.next_start - time.monotonic())
-            return f"restarting in {wait:.0f} s" + (f"; {self.last_exit}" if self.last_exit else "")
+            repeat = self.last_exit and self.last_exit not in shown
+            return f"restarting in {wait:.0f} s" + (f"; {self.last_exit}" if repeat else "")
         return ""

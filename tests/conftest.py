@@ -122,3 +122,49 @@ def live_engine(person_model, tmp_path_factory):
     eng.app.stop()
 
 
+
+
+class Thirds:
+    """A segmenter with the person-face segmenter's classes at fixed places: background is the left third of
+    the frame, face the middle third, body the right third. Panels are tested with it against a real engine
+    without the face networks' cost; what `person` (= face + body) styles is then plain to see."""
+
+    name, classes = "thirds", ("background", "face", "body")
+
+    def segment(self, frame):
+        import numpy as np
+
+        from cbs_obs.segment import ClassProbs
+
+        h, w = frame.shape[:2]
+        probs = np.zeros((3, h, w), np.float32)
+        for i in range(3):
+            probs[i, :, i * w // 3:(i + 1) * w // 3] = 1.0
+        return ClassProbs(probs, self.classes)
+
+
+def thirds_colours(img) -> tuple:
+    """BGR at the middle of each third of a frame (background, face, body)."""
+    h, w = img.shape[:2]
+    return tuple(tuple(int(v) for v in img[h // 2, (2 * i + 1) * w // 6]) for i in range(3))
+
+
+@pytest.fixture(scope="module")
+def thirds_engine(tmp_path_factory):
+    """The live app with the Thirds segmenter (classes background, face, body; group person)."""
+    from cbs_obs.app import AppConfig, ControlSettings, LiveApp
+    from cbs_obs.engine import EngineConfig, SourceOptions
+    from cbs_obs.look import Look
+    from cbs_obs.segment import SEGMENTERS, SegmenterKind, register_segmenter
+
+    register_segmenter(SegmenterKind("thirds", lambda weights, **o: Thirds(), lambda weights: Thirds.classes,
+                                     "test: background | face | body by thirds"))
+    cfg = tmp_path_factory.mktemp("thirds")
+    engine = EngineConfig(source="demo", segmenter="thirds", source_options=SourceOptions(loop=True))
+    app = LiveApp(AppConfig(engine=engine, look=Look(), outputs=(),
+                            control=ControlSettings(port=0, token=TOKEN, presets=cfg / "presets.json")))
+    app.start()
+    app.engine.server, app.engine.controller, app.engine.app = app.server, app.controller, app
+    yield app.engine
+    app.stop()
+    del SEGMENTERS["thirds"]

@@ -66,6 +66,47 @@ def test_default_run_without_virtual_camera_driver_streams(person_model):
     assert "$(" not in out, "the panel hint must be something a user can type, not shell syntax"
 
 
+def test_an_engine_started_by_a_program_stops_when_that_program_dies(person_model, tmp_path):
+    """The OBS script starts the engine with --stop-with-stdin; when OBS is killed (no chance to stop
+    it), the engine must not live on holding the camera and the port."""
+    port = free_port()
+    log = tmp_path / "engine.log"
+    parent = (
+        "import subprocess, sys, time\n"
+        f"p = subprocess.Popen([{CLI!r}, 'run', 'demo', '--null', '--port', '{port}', '--stop-with-stdin'],"
+        f" stdin=subprocess.PIPE, stdout=open({str(log)!r}, 'w'), stderr=subprocess.STDOUT)\n"
+        "print(p.pid, flush=True)\n"
+        "time.sleep(600)\n")
+    boss = subprocess.Popen([sys.executable, "-c", parent], stdout=subprocess.PIPE, text=True)
+    engine_pid = int(boss.stdout.readline())
+    try:
+        def serving():
+            try:
+                return urllib.request.urlopen(f"http://127.0.0.1:{port}/api/stats", timeout=1).status == 200
+            except OSError:
+                return False
+
+        assert wait_for(serving, timeout=90), "the engine never came up:\n" + log.read_text()
+        boss.kill()  # like OBS killed or crashed: nothing runs its clean-up
+        boss.wait(10)
+
+        def gone():
+            try:
+                os.kill(engine_pid, 0)
+            except ProcessLookupError:
+                return True
+            with open(f"/proc/{engine_pid}/stat") as f:  # a zombie (exited, not yet reaped) is gone too
+                return f.read().split()[2] == "Z"
+
+        assert wait_for(gone, timeout=20), "the engine outlived the program that started it"
+    finally:
+        try:
+            os.kill(engine_pid, 9)
+        except ProcessLookupError:
+            pass
+    assert "the program that started the engine has gone" in log.read_text()
+
+
 class Stalled:
     """An output that hangs on its first frame (a stuck virtual camera, a disk that stopped answering)."""
 

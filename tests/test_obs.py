@@ -290,6 +290,35 @@ def _combo_boxes(png, x=990, top=250):
     return runs
 
 
+BUTTON_ROWS = {"Start engine": 143, "Stop engine": 187, "Refresh": 231}
+
+
+def _panel_left(png) -> int:
+    """Where the panel's field column starts (the left edge of Start engine): OBS moves it when the text in
+    the panel gets longer."""
+    img = cv2.imread(str(png))
+    row = img[133].astype(int)
+    return next(x for x in range(500, img.shape[1]) if abs(row[x] - [75, 64, 60]).sum() < 8)
+
+
+def _press(screen, button: str) -> None:
+    screen.click(_panel_left(screen.shot("press")) + 40, BUTTON_ROWS[button])
+
+
+def _pick_source(screen, label, shot_name):
+    """Pick the panel's Source list entry ``label`` (with the engine stopped the Look group holds no list,
+    so Source is the first list under it)."""
+    time.sleep(2)  # the panel redraws without the class lists once the engine is gone
+    shot = screen.shot(shot_name)
+    x = _panel_left(shot) + 238  # right of the list's text, left of its arrow
+    combos = _combo_boxes(shot, x=x)
+    assert combos, f"no Source list in the panel (see {shot})"
+    screen.click(x, combos[0])
+    screen.type(label)
+    screen.key("Return")
+    time.sleep(1)
+
+
 def test_one_click_path_as_a_streamer(display, tmp_path, person_model):
     """OBS already running; `cbs-obs obs plugin-path`; Tools -> Scripts -> + with that path; Start engine;
     a style picked in the panel and seen in OBS; the engine killed (card, log, restart, look back);
@@ -311,10 +340,18 @@ def test_one_click_path_as_a_streamer(display, tmp_path, person_model):
         _log_has(o, "Loaded python script: cbs_obs_panel.py", 10)
         screen.shot("1-script-added-default-size")
         win.enlarge()
-        screen.click(967, 143)  # Start engine: the first control of the panel
-        t_click = time.monotonic()
         c = o.client()
+        _press(screen, "Start engine")  # the first control of the panel
+        t_click = time.monotonic() - 0.3  # Screen.click waits 0.3 s after the click
+        # OBS's window keeps answering while the engine starts: obs-websocket runs this request on OBS's UI
+        # thread and answers only when that thread is free (it waited for the engine, up to 20 s, before)
+        t0 = time.monotonic()
+        c.set_studio_mode_enabled(True)
+        figures["UI thread answers while the engine starts"] = time.monotonic() - t0
+        assert figures["UI thread answers while the engine starts"] < 1.5, figures
+        assert _engine_state(port) is None  # it was measured while the engine was still starting
         wait_until(lambda: _engine_state(port) is not None, 60, "the engine started by the panel")
+        c.set_studio_mode_enabled(False)
         pids = _engine_pids(port)
         assert len(pids) == 1
         argv = _engine_argv(pids[0])
@@ -343,7 +380,7 @@ def test_one_click_path_as_a_streamer(display, tmp_path, person_model):
         screen.key("Return")
         wait_until(lambda: _engine_style(port) == "color", 15, "the panel's choice to reach the engine")
         wait_until(lambda: _is_green(_shot_or_none(c, "cbs-obs")), 15, "green background in OBS")
-        screen.click(952, 231)  # Refresh: the status line shows the new look
+        time.sleep(2)  # no click: the panel redraws itself with the new look in its status line
         screen.shot("3-style-picked")
 
         # the engine dies: the card, the log, the supervisor, the look
@@ -362,22 +399,45 @@ def test_one_click_path_as_a_streamer(display, tmp_path, person_model):
         _log_has(o, "[cbs-obs] status: engine stopped", 5)
         screen.shot("4-engine-killed-script-log")
         win.close_script_log()
-        screen.click(952, 231)  # Refresh
+        time.sleep(2)
         screen.shot("5-engine-killed-panel")
         wait_until(lambda: _engine_state(port) is not None, 60, "the supervisor to restart the engine")
         wait_until(lambda: _engine_style(port) == "color", 15, "the look to return")
         wait_until(lambda: not c.get_scene_item_enabled("Scene", scene_item).scene_item_enabled, 10, "card hidden")
         wait_until(lambda: _is_green(_shot_or_none(c, "cbs-obs")), 30, "green video back in OBS")
         figures["engine killed -> styled video back in OBS"] = time.monotonic() - t_kill
-        screen.click(952, 231)
+        time.sleep(2)
         screen.shot("6-engine-back")
 
-        # Stop engine: the engine goes, the card shows; Start engine: it comes back with the look
-        screen.click(966, 187)
+        # a camera source in the scene on the device the engine will read (no camera here: the engine cannot
+        # open it, but what OBS does with its own source is what is checked)
+        cam = c.create_input("Scene", "Webcam", "v4l2_input", {"device_id": "/dev/video0"}, True).scene_item_id
+
+        # Stop engine: the engine goes, the card shows
+        _press(screen, "Stop engine")
         wait_until(lambda: not _engine_pids(port), 15, "Stop engine to stop the engine")
         wait_until(lambda: c.get_scene_item_enabled("Scene", scene_item).scene_item_enabled, 10, "card after Stop")
         _log_has(o, "engine stopped from the panel", 5)
-        screen.click(967, 143)
+
+        # camera 0 picked as the source, Start engine: OBS's Webcam source is hidden and lets go of the device
+        _pick_source(screen, "camera 0", "7-source-list")
+        _press(screen, "Start engine")
+        wait_until(lambda: not c.get_scene_item_enabled("Scene", cam).scene_item_enabled, 10, "the Webcam hidden")
+        assert c.get_input_settings("Webcam").input_settings["device_id"] == ""
+        _log_has(o, "'Webcam' hidden and /dev/video0 closed in OBS: the engine reads that camera now", 5)
+        _log_has(o, "cannot open camera 0", 20)  # no camera on this machine: the engine says so, OBS pops its log
+        time.sleep(1)
+        win.close_script_log()
+        screen.shot("8-camera-taken-by-the-engine")
+        _press(screen, "Stop engine")  # Stop engine: the Webcam gets its camera back, visible again
+        wait_until(lambda: c.get_scene_item_enabled("Scene", cam).scene_item_enabled, 15, "the Webcam shown again")
+        assert c.get_input_settings("Webcam").input_settings["device_id"] == "/dev/video0"
+        _log_has(o, "camera source 'Webcam' given back its camera /dev/video0", 5)
+        wait_until(lambda: not _engine_pids(port), 15, "the camera engine to stop")
+
+        # back to the demo clip; Start engine: the engine comes back with the look
+        _pick_source(screen, "built-in demo clip", "9-source-list")
+        _press(screen, "Start engine")
         wait_until(lambda: _engine_style(port) == "color", 60, "Start engine again, with the look")
 
         # the user's scene table (set in the web panel) survives an OBS restart
@@ -415,20 +475,58 @@ def test_one_click_path_as_a_streamer(display, tmp_path, person_model):
         print(f"{k}: {v:.1f} s")
 
 
-def test_script_added_while_the_engine_runs_shows_class_controls_at_once(display, live_engine, tmp_path):
-    """Finding 2: added through Tools -> Scripts -> + with an engine already running (started in a
-    terminal), the panel shows the class controls straight away, without restarting OBS."""
+def _status_crop(png, top=120):
+    """The panel's rows above its Look group (buttons and the status line), from a screenshot."""
+    img = cv2.imread(str(png))
+    col = img[:, 990].astype(int)
+    group = next(y for y in range(top + 130, img.shape[0]) if abs(col[y] - [56, 46, 43]).sum() < 6)
+    return img[top + 120:group, 560:1250]
+
+
+def test_script_added_while_the_engine_runs_shows_its_classes_and_a_live_status(display, thirds_engine, tmp_path):
+    """Finding 2 and the live status line: added through Tools -> Scripts -> + with an engine already running
+    (started in a terminal), the panel shows the engine's classes and groups (person = face + body) with no
+    click, redraws its status line by itself when the look changes elsewhere, and a style picked for
+    `person` styles face and body."""
+    from tests.conftest import thirds_colours
     from tests.obs_ui import ScriptsWindow, Screen, require_xdotool
 
     require_xdotool()
     _write_token(TOKEN)
-    o = Obs(tmp_path, display, env={"CBS_OBS_PORT": str(live_engine.server.port)}).start()
+    url = thirds_engine.server.url
+    o = Obs(tmp_path, display, env={"CBS_OBS_PORT": str(thirds_engine.server.port)}).start()
     try:
         screen = Screen(display, tmp_path / "shots")
         win = ScriptsWindow(screen).open()
         win.add_script(_cli("obs", "plugin-path").stdout.strip())
-        _log_has(o, "panel shows controls for background, person", 5)
-        screen.shot("script-added-engine-running")
+        _log_has(o, "panel shows controls for background, face, body, person", 10)
+        time.sleep(2)
+        screen.shot("1-script-added-engine-running-default-size")
+        win.enlarge()
+        time.sleep(2)
+        before = _status_crop(screen.shot("2-enlarged"))
+        api(thirds_engine, "PATCH", "/api/look", {"assignments": {"background": "color:#ff00ff"}})
+        assert "127.0.0.1" in url
+        wait_until(lambda: (now := _status_crop(screen.shot("3-status-after-api-change"))).shape != before.shape
+                   or np.abs(now.astype(int) - before).sum() > 1000, 10, "the status line to change with no click")
+
+        shot = screen.shot("4-before-person-picked")
+        combos = _combo_boxes(shot)
+        assert len(combos) == 4, f"expected style lists for background, face, body, person (see {shot})"
+        screen.click(995, combos[3])
+        screen.type("color")
+        screen.key("Return")
+        wait_until(lambda: ("person", "color") in [(a.cls, a.style) for a in thirds_engine.look.assignments], 15,
+                   "the person style to reach the engine")
+
+        def styled():
+            with urllib.request.urlopen(url + "/snapshot.jpg", timeout=10) as r:
+                img = cv2.imdecode(np.frombuffer(r.read(), np.uint8), cv2.IMREAD_COLOR)
+            bg, face, body = thirds_colours(img)
+            return face[1] > 200 > face[2] and body[1] > 200 > body[2] and bg[1] < 60 and bg[2] > 200
+        wait_until(styled, 15, "face and body green, background magenta")
+        time.sleep(2.5)
+        screen.shot("5-person-picked")
     finally:
         o.stop()
     assert "Traceback" not in o.obs_log()

@@ -197,3 +197,31 @@ def test_script_installed_in_an_environment_finds_its_cbs_obs(tmp_path):
     win = tmp_path / "venv" / "Lib" / "site-packages" / "cbs_obs" / "plugin"
     assert any(p.parent == env / "Scripts" for p in core.installed_alongside(win))
     assert core.installed_alongside(tmp_path / "src" / "plugin") == []
+
+
+def test_panel_lists_classes_then_groups(thirds_engine):
+    """The engine's state names the groups its classes make (person = face + body); the panel lists them last."""
+    state = json.load(__import__("urllib.request").request.urlopen(thirds_engine.server.url + "/api/state"))
+    assert state["groups"] == {"person": ["face", "body"]}
+    assert core.look_names(state) == ["background", "face", "body", "person"]
+    assert core.look_names({"classes": ["background", "person"], "groups": {}}) == ["background", "person"]
+
+
+def test_status_line_stays_short_and_says_an_exit_once(tmp_path):
+    long_error = "engine exited (code 2): cbs-obs: error: cannot open camera 0: " + "x" * 300
+    line = core.status_line(None, error=long_error, supervisor="restarting in 1 s")
+    assert len(line) < 200 and line.startswith("engine stopped: engine exited (code 2)")
+    sup = Supervisor(lambda: [], env={}, log_path=tmp_path / "log")
+    sup.state, sup.last_exit, sup.next_start = "restarting", long_error, time.monotonic() + 1
+    assert long_error not in sup.describe(answering=False, shown=long_error)
+    assert long_error in sup.describe(answering=False)
+
+
+def test_live_redraw_says_why_when_this_process_has_no_obs():
+    """Outside OBS (or in an OBS build whose Qt it does not know) the redraw is off, says why, queues nothing;
+    the panel then tells the user to press Refresh."""
+    import cbsobs_qtview
+
+    r = cbsobs_qtview.ViewRefresher()
+    assert not r.available and "no way to redraw the Scripts window" in r.why_not
+    assert r.request() is False and r.run_on_ui(lambda: None) is False

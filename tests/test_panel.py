@@ -242,3 +242,37 @@ def _keep(path):
     if target:
         os.makedirs(target, exist_ok=True)
         sh.copy(path, target)
+
+
+def test_person_group_is_offered_and_styles_face_and_body(browser, thirds_engine):
+    """With face and body as classes (the person-face segmenter's), the panel offers `person` (face + body);
+    picking a style for it styles both and leaves the background as it was."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.conftest import thirds_colours
+
+    url = thirds_engine.server.url
+    browser.get(f"{url}/?token={TOKEN}")
+    WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, 'div.cls[data-cls="person"]'))
+    rows = [e.get_attribute("data-cls") for e in browser.find_elements(By.CSS_SELECTOR, "div.cls")]
+    assert rows == ["background", "face", "body", "person"]
+    label = browser.find_element(By.CSS_SELECTOR, 'div.cls[data-cls="person"] label').text
+    assert label == "person (face + body)"
+    click(browser, By.CSS_SELECTOR, 'button[data-cls="person"][data-style="color"]')
+
+    def green(bgr):
+        return bgr[1] > 200 and bgr[0] < 60 and bgr[2] < 60
+
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(url + "/snapshot.jpg", timeout=10) as r:
+            img = cv2.imdecode(np.frombuffer(r.read(), np.uint8), cv2.IMREAD_COLOR)
+        bg, face, body = thirds_colours(img)
+        if green(face) and green(body):
+            break
+        time.sleep(0.1)
+    assert green(face) and green(body) and not green(bg), (bg, face, body)
+    assert [(a.cls, a.style) for a in thirds_engine.look.assignments] == [("person", "color")]
+    WebDriverWait(browser, 10).until(lambda d: "on" in d.find_element(
+        By.CSS_SELECTOR, 'button[data-cls="person"][data-style="color"]').get_attribute("class"))

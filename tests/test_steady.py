@@ -241,3 +241,39 @@ def test_a_screen_playing_video_in_the_room_is_restyled_at_a_calm_pace():
         plate.update(frame, bg)
         plate.styled("s")
     assert 2 <= plate.restyles <= 1 + 90 // 30, f"{plate.restyles} restyles in 90 frames with a 30-frame cooldown"
+
+
+def test_a_screen_that_never_settles_is_restyled_ever_less_often_and_a_real_change_still_promptly():
+    """A tile that changes again as soon as its cooldown ends doubles its wait (up to ``cooldown_max``);
+    once the room is quiet for a while, the next change there is restyled at the normal pace."""
+    plate, styles = make_plate(cooldown=30, cooldown_max=120, fade=4)
+    bg = np.ones((360, 640), np.float32)
+    base = room_frame()
+    plate.update(base, bg)
+    plate.styled("s")
+    rng = np.random.default_rng(4)
+    restyled_at = []
+    for t in range(600):
+        frame = base.copy()
+        frame[40:120, 60:160] = rng.integers(0, 255, (1, 1, 3), dtype=np.uint8)
+        before = plate.restyles
+        plate.update(frame, bg)
+        plate.styled("s")
+        if plate.restyles > before:
+            restyled_at.append(t)
+    gaps = np.diff(restyled_at)
+    # without the back-off: one restyle every 30 frames, 20 in all
+    assert len(restyled_at) <= 8, f"restyled at frames {restyled_at}"
+    assert gaps[-1] >= 120 and list(gaps) == sorted(gaps), f"the waits must grow to the cap: {list(gaps)}"
+    for _ in range(300):  # the screen is switched off: the room is quiet for 10 s
+        plate.update(base, bg)
+        plate.styled("s")
+    quiet = plate.restyles
+    changed = base.copy()
+    changed[200:300, 400:560] = (20, 200, 20)  # then something really changes in another part of the room
+    waited = 0
+    while plate.restyles == quiet and waited < 30:
+        plate.update(changed, bg)
+        plate.styled("s")
+        waited += 1
+    assert plate.restyles > quiet and waited <= 12, f"a real change waited {waited} frames"

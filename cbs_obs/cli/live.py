@@ -1,6 +1,8 @@
 """``cbs-obs run`` and ``cbs-obs demo``: the live engine."""
 from __future__ import annotations
 
+import logging
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -10,6 +12,8 @@ from ..argtypes import size_wh as _wh
 from ..errors import InputError
 from .options import (DEMO_LOOK, _add_look_options, _add_obs_options, _add_perf_options, _look, _perf_settings,
                       _segmenter_options)
+
+log = logging.getLogger(__name__)
 
 
 def _engine_config(args, source: str, options):
@@ -44,14 +48,17 @@ def _output_specs(args) -> tuple:
 
 
 
-def _run_engine(engine, *, show_stats: bool, duration: float | None) -> dict:
-    """Run until the source ends, the duration passes, or Ctrl-C / SIGTERM; always stop cleanly."""
+def _run_engine(engine, *, show_stats: bool, duration: float | None, stop_with_stdin: bool = False) -> dict:
+    """Run until the source ends, the duration passes, Ctrl-C / SIGTERM, or (``stop_with_stdin``) the
+    program that started us closes our standard input; always stop cleanly."""
     import signal
     import threading
 
     from ..engine.stats import format_line
 
     stop = threading.Event()
+    if stop_with_stdin:
+        threading.Thread(target=_wait_for_eof, args=(stop,), name="stdin", daemon=True).start()
     previous = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -71,6 +78,17 @@ def _run_engine(engine, *, show_stats: bool, duration: float | None) -> dict:
             signal.signal(sig, handler)
     return engine.stats.snapshot()
 
+
+def _wait_for_eof(stop) -> None:
+    """Our parent holds the other end of stdin: when it exits, even killed or crashed, the OS closes it
+    and this read returns. So an engine started by OBS never outlives OBS (keeping the camera busy)."""
+    try:
+        while sys.stdin.buffer.read(4096):
+            pass
+    except (OSError, ValueError, AttributeError):
+        pass
+    log.warning("the program that started the engine has gone: stopping")
+    stop.set()
 
 
 def _budgeted(args, config, look, source):
@@ -133,7 +151,8 @@ def cmd_run(args) -> int:
     try:
         for line in app.describe():
             print(line, flush=True)
-        final = _run_engine(app.engine, show_stats=args.stats, duration=args.duration)
+        final = _run_engine(app.engine, show_stats=args.stats, duration=args.duration,
+                            stop_with_stdin=args.stop_with_stdin)
     finally:
         app.stop()
     print(format_line(final))
@@ -225,6 +244,9 @@ def register(sub) -> None:
     _add_obs_options(r)
     r.add_argument("--stats", action="store_true", help="print fps, latency and stage timings every 2 s")
     r.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    r.add_argument("--stop-with-stdin", action="store_true",
+                   help="stop when standard input closes: for programs that start the engine (the OBS script "
+                   "does), so it never outlives them, even when they crash")
     r.add_argument("--frames", type=_positive_int, metavar="N", help="stop after N output frames")
     r.set_defaults(func=cmd_run)
 

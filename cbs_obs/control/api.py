@@ -55,6 +55,13 @@ def _look(body: LookIn) -> Look:
     return _safe(Look.from_dict(body.model_dump()))
 
 
+def class_groups(classes: tuple[str, ...]) -> dict[str, list[str]]:
+    """The groups a look may name besides the classes ({"person": ["face", "body"]} with person-face)."""
+    from ..segment import CLASS_GROUPS, known_names
+
+    return {g: list(CLASS_GROUPS[g]) for g in known_names(classes)[len(classes):]}
+
+
 class ControlApi:
     def __init__(self, server: WebServer, controller: Controller, token: str):
         self.server, self.ctl, self.token = server, controller, token
@@ -76,7 +83,8 @@ class ControlApi:
         return {
             "look": self.ctl.look.to_dict(), "preset": self.ctl.preset, "presets": self.ctl.presets.names(),
             "scenes": self.ctl.presets.scenes, "scene": self.ctl.scene, "segmenter": e.config.segmenter,
-            "classes": list(e.classes), "stats": e.stats.snapshot(), "stream": "/stream.mjpg",
+            "classes": list(e.classes), "groups": class_groups(tuple(e.classes)), "stats": e.stats.snapshot(),
+            "stream": "/stream.mjpg",
             "snapshot": "/snapshot.jpg", "events": "/api/events", "changes": self.ctl.changes,
             "token_for_reading": self.server.reads_need_token,
         }
@@ -205,12 +213,9 @@ class ControlApi:
 
         @app.get("/api/classes", summary="the segmenter's classes", responses=READ_ERRORS)
         def classes() -> dict:
-            from ..segment import CLASS_GROUPS, known_names
-
             classes = tuple(ctl.engine.classes)
-            groups = {g: list(CLASS_GROUPS[g]) for g in known_names(classes)[len(classes):]}
             return json_response({"segmenter": ctl.engine.config.segmenter, "classes": list(classes),
-                                  "groups": groups})
+                                  "groups": class_groups(classes)})
 
         @app.get("/api/styles", summary="style names with thumbnail URLs", responses=READ_ERRORS)
         def styles() -> dict:

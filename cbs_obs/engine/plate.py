@@ -6,8 +6,11 @@ room restyled now and then *pops*. The plate therefore
 
 - keeps the pixels the segmenter is sure are room, away from the person's edge (so no ghost of
   the person is ever styled into the room), and paints places never seen from their surroundings;
-- watches the room in tiles, at 1/8 scale (sensor noise and compression average out), after
-  compensating slow exposure drift, and calls a tile changed only when the change persists;
+- watches the room in tiles, at 1/8 scale (sensor noise and compression average out) and on every
+  third frame (a room does not change faster than that matters), after compensating slow exposure
+  drift, and calls a tile changed only when the change persists;
+- backs off from parts of the room that never settle (a screen playing video, a window with
+  traffic): each time such a tile changes again right after its restyle, it waits twice as long;
 - restyles only the changed tiles, styling them with a context margin and matching their tone to
   the styled room around them, and blends them in with a soft seam;
 - fades every new styled plate in over a few frames, so even a real change (a light switched on)
@@ -37,7 +40,9 @@ class PlateSettings:
     tile's room pixels that must change. ``persist``: consecutive frames a change must last.
     ``persist_near``: the same next to the person, whose moving hands and shadow come and go.
     ``cooldown``: frames before a restyled tile may be restyled again (a screen playing video in the
-    room would otherwise be restyled, and its new texture faded in, all the time).
+    room would otherwise be restyled, and its new texture faded in, all the time); a tile that changes
+    again within twice its cooldown doubles it, up to ``cooldown_max``, and a quiet tile goes back.
+    ``watch_every``: the room is compared every N frames (frame counts above stay in frames).
     ``margin``: context around restyled tiles, in output pixels. ``fade``: frames a new plate takes
     to fade in. ``full_above``: share of tiles above which the whole plate is restyled. ``edge``:
     distance from the person, in small pixels, inside which the room is not trusted. ``reveal``:
@@ -47,9 +52,11 @@ class PlateSettings:
     tile: int = 10
     threshold: float = 14.0
     tile_fraction: float = 0.05
-    persist: int = 3
+    persist: int = 6
     persist_near: int = 45
     cooldown: int = 90
+    cooldown_max: int = 900
+    watch_every: int = 3
     margin: int = 96
     fade: int = 10
     full_above: float = 0.45
@@ -116,6 +123,8 @@ class BackgroundPlate:
         self._streak: np.ndarray | None = None  # per tile: consecutive frames it looked changed
         self._dirty: np.ndarray | None = None  # per tile: confirmed change not yet restyled
         self._age: np.ndarray | None = None
+        self._cool: np.ndarray | None = None  # per tile: frames it waits after a restyle (backs off)
+        self._frames = 0
         self._relit = 0  # consecutive frames in which the whole room's light looked different
         self.version = 0
         self._styled: dict[str, tuple[int, np.ndarray]] = {}  # spec -> (version, target styled plate)
@@ -137,6 +146,10 @@ class BackgroundPlate:
         """Fold a frame into the plate. ``background``: P(room) at any (small) size. True if a restyle was asked."""
         h, w = frame.shape[:2]
         s = self.s
+        every = max(1, s.watch_every)
+        self._frames += 1
+        if self.plate is not None and self.plate.shape == frame.shape and self._frames % every:
+            return False
         sw, sh = max(4, w // s.scale), max(4, h // s.scale)
         small = cv2.resize(frame, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float32)
         sure = cv2.resize(background, (sw, sh), interpolation=cv2.INTER_LINEAR) > 0.97
@@ -149,6 +162,8 @@ class BackgroundPlate:
                 ty, tx = -(-sh // s.tile), -(-sw // s.tile)
                 self._streak, self._dirty = np.zeros((ty, tx), np.int32), np.zeros((ty, tx), bool)
                 self._age = np.zeros((ty, tx), np.int32)  # frames since each tile was last restyled
+                self._cool = np.full((ty, tx), s.cooldown, np.int32)
+                self._frames = 0
                 self._styled.clear()
                 self._shown.clear()
                 self._fades.clear()
@@ -156,16 +171,19 @@ class BackgroundPlate:
                 self._age[:] = s.cooldown  # the first styling starts no cooldown
                 return True
             self.seen |= sure
-            self._age += 1
+            self._age += every
             changed = self._changed_tiles(small, sure)
-            self._streak = np.where(changed, self._streak + 1, 0)
+            self._streak = np.where(changed, self._streak + every, 0)
             near = self._tile_share(cv2.dilate((~sure).astype(np.uint8), np.ones((s.tile, s.tile), np.uint8))) > 0
             confirmed = self._streak >= np.where(near & (self._relit == 0), s.persist_near, s.persist)
-            confirmed &= (self._age >= s.cooldown) | (self._relit > 0)
+            confirmed &= (self._age >= self._cool) | (self._relit > 0)
             revealed = (self._tile_share(self.seen & ~self._seen_at_style) > s.reveal) & ~near
             new = confirmed | (revealed & ~self._dirty)
             if not new.any():
                 return False
+            restless = confirmed & (self._age < 2 * self._cool) & (self._relit == 0)
+            self._cool = np.where(restless, np.minimum(2 * self._cool, s.cooldown_max),
+                                  np.where(new, s.cooldown, self._cool))
             sure_full = cv2.resize(sure.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
             cv2.copyTo(frame, sure_full.astype(np.uint8), self.plate)
             self._streak[new] = 0

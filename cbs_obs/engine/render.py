@@ -109,11 +109,10 @@ class Renderer:
         self._interim: dict[str, np.ndarray] = {}  # static spec -> this look's first frame, styled in line
         self._neural: dict[str, bool] = {}  # spec -> run by a network (else a filter, applied in line)
 
-    def _segment(self, pixels: np.ndarray, moving: bool, t: float | None = None) -> ClassProbs:
+    def _segment(self, pixels: np.ndarray, t: float | None = None) -> ClassProbs:
         seg = self.stylizer.segmenter
         # segmenters that filter over time (the face tracker's landmark smoothing) take the frame's time
-        probs = seg.segment(pixels, t=t) if t is not None and getattr(seg, "timed", False) else seg.segment(pixels)
-        return self.smoother(probs, self.motion if moving else None)
+        return seg.segment(pixels, t=t) if t is not None and getattr(seg, "timed", False) else seg.segment(pixels)
 
     def _box_for(self, spec: str, shape: tuple[int, int]) -> tuple[int, int, int, int] | None:
         """Last frame's box for ``spec`` when cropping pays off, else None (style the whole frame)."""
@@ -181,16 +180,19 @@ class Renderer:
             self._probs.probs.shape[0] != len(self.stylizer.classes)
         self._count += 1
         tag = self._count
+        # the network runs while this thread measures the motion and carries the moving classes;
+        # the masks are smoothed along that motion once both are done
+        seg_future = self.pool.submit(_timed, self._segment, pixels, t) if need_seg else None
         t_motion = time.perf_counter()
         if moving_specs:  # only moving classes need the input's motion; masks are smoothed without it
             self.motion.update(pixels)
         stages["motion"] = time.perf_counter() - t_motion
-        seg_future = self.pool.submit(_timed, self._segment, pixels, bool(moving_specs), t) if need_seg else None
         t_style = time.perf_counter()
         inline = self._style_moving(pixels, moving_specs, tag)
         stages["style"] = time.perf_counter() - t_style
         if seg_future is not None:
-            self._probs, stages["segment"] = seg_future.result()
+            raw, stages["segment"] = seg_future.result()
+            self._probs = self.smoother(raw, self.motion if moving_specs else None)
         probs = self._probs
         t1 = time.perf_counter()
         shape = pixels.shape[:2]
