@@ -218,7 +218,12 @@ def steadiness(frames: list[np.ndarray], look: Look, cap: Capture, *, naive_fram
     # the naive path on a window of the same consecutive source frames
     window = outputs[:naive_frames]
     if getattr(seg, "tracker", None) is not None:
+        # the naive path styles a window from the middle of the clip: follow the faces into it first,
+        # as a live run would have, so a frame where the detector alone misses a face is not counted
         seg.tracker.reset()
+        w0 = window[0][0] if window else 0
+        for k in range(max(0, w0 - 15), w0):
+            seg.segment(frames[k])
     naive = ClassStylizer(seg, look, style_size=None)
     fresh = {}
     for i, _ in window:
