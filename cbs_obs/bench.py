@@ -20,7 +20,7 @@ from .io.sources import FramesSource
 from .look import Look
 from .errors import InputError
 from .quality import ANALYSIS_SIZE, InputFlow, Regions, currency, halo, instability, mask_instability, pops, summary
-from .segment import create_segmenter
+from .segment import create_segmenter, segmenter_classes
 from .stylizer import ClassStylizer
 from .io.video import frames as video_frames
 from .io.video import open_video
@@ -99,6 +99,9 @@ def run_live(frames, look, perf, *, seconds: float, fps: float = 30.0, segmenter
     while time.monotonic() < warm:
         time.sleep(0.05)
     engine.stats.reset()  # measure steady state only
+    tracker = getattr(engine.stylizer.segmenter, "tracker", None)
+    if tracker is not None:
+        tracker.stats = type(tracker.stats)()
     cap.armed = True
     styler = engine.renderer.async_styler
     styled0 = styler.styled_frames if styler else 0
@@ -114,6 +117,8 @@ def run_live(frames, look, perf, *, seconds: float, fps: float = 30.0, segmenter
         stats["moving_style_refresh_hz"] = round((styler.styled_frames - styled0) / elapsed, 1)
     plate = engine.renderer.plate
     stats["rss_mb"] = _rss_mb()
+    if tracker is not None:
+        stats["faces"] = _rounded(tracker.stats.per_frame())
     app.stop()
     cap.armed = False
     stats["cpu_percent_of_one_core"] = round(100 * cpu, 1)
@@ -146,83 +151,114 @@ def _rss_mb() -> float | None:
     return None
 
 
-def edge_steadiness(frames: list[np.ndarray], n: int = 60) -> dict:
-    """The person mask's edge on the first ``n`` frames: the segmenter's own mask stretched to the frame,
-    next to the engine's (smoothed along the motion where unsure, edges snapped by the guided filter)."""
+def edge_steadiness(frames: list[np.ndarray], n: int = 60, *, segmenter: str = "person", cls: str = "person",
+                    guided: bool = True) -> dict:
+    """A class's mask edge on the first ``n`` frames: the segmenter's own mask stretched to the frame,
+    next to the engine's (smoothed along the motion where unsure; with ``guided``, edges snapped by
+    the guided filter, as the engine does for the room's mask)."""
     from .engine.edges import GuidedUpsampler, MaskSmoother
     from .engine.motion import Motion
 
     frames = frames[:n]
-    segmenter, motion, smoother = create_segmenter("person"), Motion(), MaskSmoother(PerfSettings().smoothing)
+    seg, motion, smoother = create_segmenter(segmenter), Motion(), MaskSmoother(PerfSettings().smoothing)
     size = (frames[0].shape[0], frames[0].shape[1])
     raw, ours = [], []
     for i, f in enumerate(frames):
-        probs = segmenter.segment(f)
+        probs = _segment_at(seg, f, i)
         motion.update(f)
-        small_raw = probs.mask(["person"])
-        smooth = smoother(probs, motion).mask(["person"])
+        small_raw = probs.mask([cls])
+        smooth = smoother(probs, motion).mask([cls])
         full_raw = cv2.resize(small_raw, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
-        full_ours = GuidedUpsampler(f)(smooth, size)
+        full_ours = GuidedUpsampler(f)(smooth, size) if guided else \
+            cv2.resize(smooth, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
         raw.append((i, cv2.resize(full_raw, ANALYSIS_SIZE, interpolation=cv2.INTER_AREA)))
         ours.append((i, cv2.resize(full_ours, ANALYSIS_SIZE, interpolation=cv2.INTER_AREA)))
     flow = InputFlow({i: cv2.resize(f, ANALYSIS_SIZE, interpolation=cv2.INTER_AREA) for i, f in enumerate(frames)})
-    return {"frames": len(frames), "segmenter_bilinear": summary(mask_instability(raw, flow)),
+    return {"frames": len(frames), "class": cls, "segmenter_bilinear": summary(mask_instability(raw, flow)),
             "engine": summary(mask_instability(ours, flow))}
 
 
-def steadiness(frames: list[np.ndarray], look: Look, cap: Capture, *, styled_class: str, naive_frames: int) -> dict:
+def _segment_at(seg, frame: np.ndarray, index: int, fps: float = 30.0):
+    """Segment a clip's frame offline: segmenters that smooth over time (the face tracker) get the
+    frame's own time, not the wall clock, which runs at the analysis's pace."""
+    if getattr(seg, "timed", False):
+        return seg.segment(frame, t=index / fps)
+    return seg.segment(frame)
+
+
+def moving_classes(look: Look) -> list[str]:
+    """The names a look styles, as assigned (a group such as ``person`` stays one name)."""
+    return [a.cls for a in look.assignments]
+
+
+def steadiness(frames: list[np.ndarray], look: Look, cap: Capture, *, naive_frames: int,
+               segmenter: str = "person") -> dict:
     """Temporal instability, pops, currency and halo of the engine's output, next to the input's own
-    and the naive path's (every frame styled in full at output size), on the same clip."""
+    and the naive path's (every frame styled in full at output size), on the same clip: in the room,
+    in the person and in each class the look styles (e.g. face and body)."""
     outputs = cap.recorded
     if len(outputs) < 3:
         return {"skipped": "too few frames recorded"}
+    styled = moving_classes(look)
     used = sorted({i for i, _ in outputs})
     inputs = {i: cv2.resize(frames[i], ANALYSIS_SIZE, interpolation=cv2.INTER_AREA) for i in used}
-    segmenter = create_segmenter("person")
-    masks = {}
-    for i in used:  # where the person is: the segmenter on the full frame, at 0.5
-        m = segmenter.segment(frames[i]).mask(["person"], (ANALYSIS_SIZE[1], ANALYSIS_SIZE[0]))
-        masks[i] = m > 0.5
-    regions = Regions.from_masks(masks)
+    seg = create_segmenter(segmenter)
+    named = ["person"] + [c for c in styled if c not in ("person", "background")]
+    masks: dict[str, dict[int, np.ndarray]] = {c: {} for c in named}
+    for i in used:  # where each class is: the segmenter on the full frame, at 0.5
+        probs = _segment_at(seg, frames[i], i)
+        for c in named:
+            masks[c][i] = probs.mask([c], (ANALYSIS_SIZE[1], ANALYSIS_SIZE[0])) > 0.5
+    regions = Regions.from_masks(masks["person"])
+    areas = {"person": regions.person, "background": regions.background}
+    for c in named[1:]:
+        areas[c] = Regions.from_masks(masks[c]).person  # the class's core
     flow = InputFlow(inputs)
-    area = regions.person if styled_class == "person" else regions.background
-    ours_person = instability(outputs, flow, regions.person)
-    ours_bg = instability(outputs, flow, regions.background)
     as_input = [(i, inputs[i]) for i, _ in outputs]
     # the naive path on a window of the same consecutive source frames
     window = outputs[:naive_frames]
-    naive = ClassStylizer(segmenter, look, style_size=None)
+    if getattr(seg, "tracker", None) is not None:
+        # the naive path styles a window from the middle of the clip: follow the faces into it first,
+        # as a live run would have, so a frame where the detector alone misses a face is not counted
+        seg.tracker.reset()
+        w0 = window[0][0] if window else 0
+        for k in range(max(0, w0 - 15), w0):
+            seg.segment(frames[k])
+    naive = ClassStylizer(seg, look, style_size=None)
     fresh = {}
     for i, _ in window:
         if i not in fresh:
             fresh[i] = cv2.resize(naive.process(frames[i]).frame, ANALYSIS_SIZE, interpolation=cv2.INTER_AREA)
     naive_out = [(i, fresh[i]) for i, _ in window]
-    result = {
-        "measured_at": f"{ANALYSIS_SIZE[0]}x{ANALYSIS_SIZE[1]}",
-        "instability_person": {"ours": summary(ours_person),
-                               "input": summary(instability(as_input, flow, regions.person)),
-                               "naive": summary(instability(naive_out, flow, regions.person))},
-        "instability_background": {"ours": summary(ours_bg),
-                                   "input": summary(instability(as_input, flow, regions.background)),
-                                   "naive": summary(instability(naive_out, flow, regions.background))},
-        # the metric's own floor: one output frame shown still (warping a textured picture with the flow of a
-        # plain wall is not exact, so even a perfectly still styled room scores above the input)
-        "still_floor_background": summary(instability([(i, outputs[0][1]) for i, _ in outputs], flow,
-                                                      regions.background)),
-        "pops_background": pops(ours_bg),
-        "currency_psnr_db": currency(dict(window), fresh, area),
-    }
-    for key, region in (("instability_person", regions.person), ("instability_background", regions.background)):
-        r = result[key]
+    ours_bg = instability(outputs, flow, regions.background)
+    result: dict = {"measured_at": f"{ANALYSIS_SIZE[0]}x{ANALYSIS_SIZE[1]}", "classes": styled}
+    for c in dict.fromkeys(["person", "background"] + named[1:]):
+        ours = ours_bg if c == "background" else instability(outputs, flow, areas[c])
+        r = result[f"instability_{c}"] = {"ours": summary(ours),
+                                          "input": summary(instability(as_input, flow, areas[c])),
+                                          "naive": summary(instability(naive_out, flow, areas[c]))}
         # the naive path costs seconds a frame, so it runs on a window: ours on the very same pairs, for the ratio
-        r["ours_on_naive_window"] = summary(instability(window, flow, region))
+        r["ours_on_naive_window"] = summary(instability(window, flow, areas[c]))
         if r["ours"]["mean"] and r["input"]["mean"]:
             r["ours_vs_input"] = round(r["ours"]["mean"] / r["input"]["mean"], 2)
         if r["ours_on_naive_window"]["mean"] and r["naive"]["mean"]:
             r["ours_vs_naive"] = round(r["ours_on_naive_window"]["mean"] / r["naive"]["mean"], 2)
-    if styled_class == "background":
+    # the metric's own floor: one output frame shown still (warping a textured picture with the flow of a
+    # plain wall is not exact, so even a perfectly still styled room scores above the input)
+    result["still_floor_background"] = summary(instability([(i, outputs[0][1]) for i, _ in outputs], flow,
+                                                           regions.background))
+    result["pops_background"] = pops(ours_bg)
+    moving = [c for c in styled if c != "background"]
+    main = "background" if not moving else ("person" if len(moving) > 1 else moving[0])
+    result["currency_psnr_db"] = currency(dict(window), fresh, areas[main])
+    if len(moving) > 1:
+        result["currency_psnr_db_by_class"] = {c: currency(dict(window), fresh, areas[c]) for c in moving}
+    if "background" in styled:
         result["halo"] = halo(dict(window), inputs, fresh, regions)
-        result["mask_edge_instability"] = edge_steadiness(frames)
+        result["mask_edge_instability"] = edge_steadiness(frames, segmenter=segmenter)
+    if "face" in named:
+        # the face's edge inside the person: moving classes get bilinear masks in the engine
+        result["mask_edge_instability_face"] = edge_steadiness(frames, segmenter=segmenter, cls="face", guided=False)
     return result
 
 
@@ -320,7 +356,7 @@ def scenario_bg720(args) -> dict:
         frames, name = clip_frames(path, (1280, 720), ping_pong=True)
         stats, cap = run_live(frames, look, PerfSettings(), seconds=args.seconds, record=True)
         result = {"output_size": "1280x720", "look": "background=starry-blue", **_live_figures(stats)}
-        result["steadiness"] = steadiness(frames, look, cap, styled_class="background", naive_frames=args.naive_window)
+        result["steadiness"] = steadiness(frames, look, cap, naive_frames=args.naive_window)
         if args.room_change:
             result["room_change"] = room_change(frames, look, PerfSettings())
         results[name] = result
@@ -328,8 +364,12 @@ def scenario_bg720(args) -> dict:
 
 
 def scenario_person720(args) -> dict:
-    """The person styled in front of an untouched room, per clip, in the chosen moving mode and in sync mode."""
-    look = Look.from_specs(["person=candy-pop"])
+    """The person (or, with ``--segmenter person-face``, the face and the body) styled in front of an
+    untouched room, per clip, in the chosen moving mode and in sync mode."""
+    segmenter = getattr(args, "segmenter", None) or "person"
+    specs = getattr(args, "assign", None) or ["person=candy-pop"]
+    look = Look.from_specs(specs)
+    look.check_classes(segmenter_classes(segmenter))
     results = {}
     modes = [args.person_moving] + (["sync"] if args.person_moving != "sync" and args.compare_sync else [])
     for path in _clips(args):
@@ -337,11 +377,11 @@ def scenario_person720(args) -> dict:
         per_mode = {}
         for mode in modes:
             perf = PerfSettings(style_size=args.person_style_size, moving=mode)
-            stats, cap = run_live(frames, look, perf, seconds=args.seconds, record=True)
-            per_mode[mode] = {"output_size": "1280x720", "look": "person=candy-pop",
+            stats, cap = run_live(frames, look, perf, seconds=args.seconds, record=True, segmenter=segmenter)
+            per_mode[mode] = {"output_size": "1280x720", "segmenter": segmenter, "look": " ".join(specs),
                               "style_size": args.person_style_size, **_live_figures(stats),
-                              "steadiness": steadiness(frames, look, cap, styled_class="person",
-                                                       naive_frames=args.naive_window)}
+                              "steadiness": steadiness(frames, look, cap, naive_frames=args.naive_window,
+                                                       segmenter=segmenter)}
         results[name] = per_mode
     return results
 
@@ -443,7 +483,7 @@ def _face_figures(frames: list[np.ndarray], n: int) -> dict:
         t0 = time.perf_counter()
         seg.segment(frame)
         times.append(time.perf_counter() - t0)
-    per = {k: round(v, 2 if k.endswith("_ms") else 3) for k, v in seg.tracker.stats.per_frame().items()}
+    per = _rounded(seg.tracker.stats.per_frame())
     person_ms = _median_ms(lambda: seg.person.segment(f), n)
     out["tracked_clip"] = {"frames": len(frames), **per,
                            "person_face_segmenter_ms_median": round(float(np.median(times)) * 1000, 1),
@@ -451,9 +491,13 @@ def _face_figures(frames: list[np.ndarray], n: int) -> dict:
     return out
 
 
+def _rounded(per_frame: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 2 if k.endswith("_ms") else 3) for k, v in per_frame.items()}
+
+
 def _live_figures(stats: dict) -> dict:
     keep = ("fps", "latency_ms", "stages_ms", "dropped", "captured", "output", "errors", "cpu_percent_of_one_core",
-            "rss_mb", "plate_restyles", "plate_tiles_restyled", "plate_restyle_ms", "moving_style_refresh_hz")
+            "rss_mb", "plate_restyles", "plate_tiles_restyled", "plate_restyle_ms", "moving_style_refresh_hz", "faces")
     return {k: stats[k] for k in keep if k in stats}
 
 

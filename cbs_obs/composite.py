@@ -5,6 +5,8 @@ and 1 (see MaskOptions) so "sure" pixels really are untouched.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -47,16 +49,109 @@ def build_masks(probs: ClassProbs, look: Look, size: tuple[int, int], upsample=N
     return {style: class_mask(probs, group, size, look.mask, upsample) for style, group in look.groups().items()}
 
 
-def composite(frame: np.ndarray, layers: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-    """``layers``: (mask R float32 HxW, styled T uint8 HxWx3) pairs; ``frame`` is I."""
+Box = tuple[int, int, int, int]  # y0, y1, x0, x1
+
+
+@dataclass(frozen=True)
+class Patch:
+    """A styled picture that covers only ``box`` of the frame (a styled face, a styled person): the
+    frame itself elsewhere. Saves building a whole styled frame just to blend a part of it."""
+
+    box: Box
+    pixels: np.ndarray  # uint8, the box's size
+
+
+Styled = np.ndarray | Patch
+
+
+def composite(frame: np.ndarray, layers: list[tuple[np.ndarray, Styled]]) -> np.ndarray:
+    """``layers``: (mask R float32 HxW, styled T: uint8 HxWx3 or a Patch) pairs; ``frame`` is I.
+
+    Only where some R is above 0 is blended (a styled person or face covers a part of the frame);
+    the rest of the frame is copied, as the formula gives there anyway. Where a Patch ends T is I,
+    so that layer adds nothing there: U = I + sum_c R_c (T_c - I)."""
     if not layers:
         return frame
+    h, w = frame.shape[:2]
+    boxes = [_support(r, t, (h, w)) for r, t in layers]
+    live = sorted(((b, r, t) for b, (r, t) in zip(boxes, layers, strict=True) if b is not None),
+                  key=lambda x: -_area(x[0]))
+    if not live:
+        return frame.copy()
+    whole = (0, h, 0, w)
+    if len(live) == 1 and live[0][0] == whole and not isinstance(live[0][2], Patch):
+        return _blend(frame, [(live[0][1], live[0][2])])
+    out = frame.copy()
+    # Largest layer first, on its own box; then each smaller layer's box again with every layer that
+    # reaches into it, by the full formula. A pixel two layers share (the soft edge between face and
+    # body) lies in the smaller one's box, so it always ends up blended with all of its layers.
+    done: set[Box] = set()
+    for n, (box, _, _) in enumerate(live):
+        if box in done:
+            continue
+        done.add(box)
+        parts = [x for x in live if (_overlap(x[0], box) if n else x[0] == box)]
+        y0, y1, x0, x1 = box
+        out[y0:y1, x0:x1] = _blend(frame[y0:y1, x0:x1], [_crop(r, t, box, frame) for _, r, t in parts])
+    return out
+
+
+def _area(b: Box) -> int:
+    return (b[1] - b[0]) * (b[3] - b[2])
+
+
+def _overlap(a: Box, b: Box) -> bool:
+    return a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]
+
+
+def _support(r: np.ndarray, t: Styled, shape: tuple[int, int], whole: float = 0.7) -> Box | None:
+    """The box around the pixels where this layer changes the frame (R > 0, inside its Patch); the
+    whole frame when that box is most of it."""
+    if isinstance(t, Patch):
+        py0, py1, px0, px1 = t.box
+        sub = r[py0:py1, px0:px1] > 0
+        oy, ox = py0, px0
+    else:
+        sub, oy, ox = r > 0, 0, 0
+    rows, cols = np.flatnonzero(sub.any(1)), np.flatnonzero(sub.any(0))
+    if not len(rows):
+        return None
+    box = (oy + int(rows[0]), oy + int(rows[-1]) + 1, ox + int(cols[0]), ox + int(cols[-1]) + 1)
+    if not isinstance(t, Patch) and _area(box) > whole * shape[0] * shape[1]:
+        return 0, shape[0], 0, shape[1]
+    return box
+
+
+def _crop(r: np.ndarray, t: Styled, box: Box, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(R, T) over ``box``: a Patch outside its own box counts as the frame, with R 0 there."""
+    y0, y1, x0, x1 = box
+    if not isinstance(t, Patch):
+        return r[y0:y1, x0:x1], t[y0:y1, x0:x1]
+    py0, py1, px0, px1 = t.box
+    if py0 <= y0 and y1 <= py1 and px0 <= x0 and x1 <= px1:  # the patch covers the box: views, no copies
+        return r[y0:y1, x0:x1], t.pixels[y0 - py0:y1 - py0, x0 - px0:x1 - px0]
+    rr = np.zeros((y1 - y0, x1 - x0), np.float32)
+    tt = frame[y0:y1, x0:x1].copy()
+    iy0, iy1, ix0, ix1 = max(y0, py0), min(y1, py1), max(x0, px0), min(x1, px1)
+    if iy0 < iy1 and ix0 < ix1:
+        rr[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] = r[iy0:iy1, ix0:ix1]
+        tt[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] = t.pixels[iy0 - py0:iy1 - py0, ix0 - px0:ix1 - px0]
+    return rr, tt
+
+
+def _blend(frame: np.ndarray, layers: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     if len(layers) == 1:
         r, t = layers[0]
         return cv2.blendLinear(t, frame, r, 1.0 - r)
     # cv2.blendLinear computes (w1*a + w2*b) / (w1 + w2): chained, it builds the R-weighted mean of the
     # styled layers, A = sum R_c T_c / sum R_c, and a last blend gives U = S*A + (1-S)*I with S = sum R_c
     # (capped at 1). Ten times faster than numpy at 1024x2048, and exact where S is 0.
+    if len(layers) == 2:
+        # two layers (face and body, car and road) in 8 bits: A is rounded once, so U is within one
+        # level of the formula, at a fifth of the float path's cost
+        (r1, t1), (r2, t2) = layers
+        total = np.minimum(r1 + r2, np.float32(1))
+        return cv2.blendLinear(cv2.blendLinear(t2, t1, r2, r1), frame, total, 1 - total)
     acc, total = layers[0][1].astype(np.float32), layers[0][0]
     for r, t in layers[1:]:
         acc = cv2.blendLinear(t.astype(np.float32), acc, r, total)

@@ -135,3 +135,51 @@ def test_look_round_trips_through_dict():
 def test_build_masks_sizes(frame):
     masks = build_masks(street_probs(), Look((Assignment("sky", "grey"),)), (100, 150))
     assert masks["grey"].shape == (100, 150) and masks["grey"].dtype == np.float32
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_layers_covering_part_of_the_frame_follow_the_formula_and_leave_the_rest_exact(frame, n):
+    """Only the box the masks cover is blended (a face, a person); in it U is within a level of the
+    formula, and outside it the frame comes back bit-exact."""
+    rng = np.random.default_rng(n)
+    h, w = frame.shape[:2]
+    layers = []
+    for k in range(n):
+        r = np.zeros((h, w), np.float32)
+        y, x = 40 + 30 * k, 60 + 50 * k
+        r[y:y + 60, x:x + 80] = rng.uniform(0, 1 / n, (60, 80)).astype(np.float32)
+        layers.append((r, rng.integers(0, 256, frame.shape, dtype=np.uint8)))
+    out = composite(frame, layers)
+    total = sum(r for r, _ in layers)
+    expect = sum(r[..., None] * t for r, t in layers) + (1 - total)[..., None] * frame
+    assert np.abs(out.astype(np.float32) - expect).max() <= 1.0
+    untouched = total == 0
+    assert untouched.mean() > 0.5
+    np.testing.assert_array_equal(out[untouched], frame[untouched])
+    assert out is not frame and composite(frame, [(np.zeros((h, w), np.float32), layers[0][1])]) is not frame
+
+
+def test_patches_count_as_the_frame_outside_their_box(frame):
+    """A styled face and a styled body handed over as patches (styled pixels for a box only) give the
+    formula with T = I outside each box, also where the two masks share a soft edge."""
+    from cbs_obs.composite import Patch
+
+    rng = np.random.default_rng(7)
+    h, w = frame.shape[:2]
+    body, face = np.zeros((h, w), np.float32), np.zeros((h, w), np.float32)
+    body[60:250, 80:300] = 0.6
+    face[30:110, 140:220] = rng.uniform(0, 0.4, (80, 80))  # overlaps the body's top edge and leaves it
+    body_patch = Patch((50, 256, 70, 310), rng.integers(0, 256, (206, 240, 3), dtype=np.uint8))
+    face_patch = Patch((40, 100, 150, 230), rng.integers(0, 256, (60, 80, 3), dtype=np.uint8))  # cuts the mask
+    out = composite(frame, [(face, face_patch), (body, body_patch)])
+
+    def full(p):
+        t = frame.astype(np.float32).copy()
+        y0, y1, x0, x1 = p.box
+        t[y0:y1, x0:x1] = p.pixels
+        return t
+
+    expect = frame + face[..., None] * (full(face_patch) - frame) + body[..., None] * (full(body_patch) - frame)
+    assert np.abs(out.astype(np.float32) - expect).max() <= 1.0
+    untouched = (body == 0) & (face == 0)
+    np.testing.assert_array_equal(out[untouched], frame[untouched])

@@ -15,11 +15,24 @@ from cbs_obs.engine.render import PerfSettings, Renderer, box_of
 from cbs_obs.errors import SettingsError
 from cbs_obs.look import Look
 from cbs_obs.segment.base import ClassProbs
+from cbs_obs.style import StyleFamily, register_style_family
 from cbs_obs.stylizer import ClassStylizer
 from tests.conftest import wait_for
 from tests.test_cli import CLI
 
 H, W = 90, 160
+
+
+def _posing_as_a_network(arg, max_side):
+    from cbs_obs.style.catalog import create
+
+    return create(str(arg))
+
+
+# Filters are applied to each frame in line; a filter registered as a network goes the way neural
+# styles go (the styler's own thread, carried along the motion), at a filter's cost and predictability.
+register_style_family(StyleFamily("as-net", _posing_as_a_network, "a filter run the way networks are (tests)",
+                                  neural=True, argument="FILTER", required=True))
 
 
 class BoxSegmenter:
@@ -149,7 +162,7 @@ def test_similar_frames_are_skipped():
 
 
 def test_async_styling_serves_the_newest_box():
-    r, seg, st = make(PerfSettings(plate="off", moving="async", edges=False), "person=color:#00ff00",
+    r, seg, st = make(PerfSettings(plate="off", moving="async", edges=False), "person=as-net:color:#00ff00",
                       realtime=True)
     frame = room()
     out, _ = r.render(frame, st.look)  # first frame styled in line
@@ -208,7 +221,7 @@ def test_async_results_follow_the_moving_person_every_frame():
             return ClassProbs(np.stack([1 - p, p]), self.classes)
 
     seg = SceneSegmenter()
-    st = ClassStylizer(seg, Look.from_specs(["person=grey"]))
+    st = ClassStylizer(seg, Look.from_specs(["person=as-net:grey"]))
     r = Renderer(st, PerfSettings(plate="off", moving="async", edges=False), ThreadPoolExecutor(2), "person",
                  realtime=True)
     r.render(scene(0)[0], st.look)
@@ -228,3 +241,34 @@ def test_async_results_follow_the_moving_person_every_frame():
     r.close()
     assert max(errors) < 10, errors
     assert all(e < s / 2 for e, s in zip(errors[2:], stale[2:], strict=True)), (errors, stale)
+
+
+def test_filters_on_moving_classes_follow_each_frame_exactly():
+    """A filter (sketch on a face, grey on a person) is cheap and gives the same picture for the same
+    input: it is applied to every frame in line, never waits for the styler, and so is never stale."""
+    from tests.test_steady import scene
+
+    class SceneSegmenter:
+        name, classes = "person", ("background", "person")
+
+        def __init__(self):
+            self.t = 0
+
+        def segment(self, frame):
+            p = scene(self.t)[1].astype(np.float32)
+            return ClassProbs(np.stack([1 - p, p]), self.classes)
+
+    seg = SceneSegmenter()
+    st = ClassStylizer(seg, Look.from_specs(["person=grey"]))
+    r = Renderer(st, PerfSettings(plate="off", moving="async", edges=False), ThreadPoolExecutor(2), "person",
+                 realtime=True)
+    for t in range(8):
+        seg.t = t
+        frame, person = scene(t)
+        out, _ = r.render(frame, st.look)
+        core = cv2.erode(person.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+        grey = np.repeat(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)[..., None], 3, 2)
+        assert core.any() and (out[core] == grey[core]).all(), t
+        assert (out[:, :5] == frame[:, :5]).all()
+    assert r.async_styler.styled_frames == 0 and not r.layers  # nothing queued, nothing carried
+    r.close()

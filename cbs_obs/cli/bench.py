@@ -20,15 +20,14 @@ def cmd_bench(args) -> int:
     return 0
 
 
-
 def register(sub) -> None:
     from ..bench import SCENARIOS
 
     b = sub.add_parser("bench", help="measure fps, latency, CPU and quality of the standard scenarios",
                        description="Runs each scenario through the real engine and prints medians and same-run "
                        "ratios. models: each network alone. bg720: person segmenter, background styled, 1280x720 "
-                       "at 30 fps. person720: the "
-                       "person styled, background untouched. cityscapes: the paper's setting, car and road styled.")
+                       "at 30 fps. person720: the person (or face and body) styled, background untouched. "
+                       "cityscapes: the paper's setting, car and road styled.")
     b.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS), metavar="NAME",
                    help=f"which scenarios ({', '.join(SCENARIOS)}; default all)")
     b.add_argument("--seconds", type=float, default=20.0, help="measured seconds per live scenario (default 20)")
@@ -44,6 +43,11 @@ def register(sub) -> None:
                    help="also time the paper's method run naively (DABNet + TransformerNet, torch eager, full size)")
     b.add_argument("--naive-frames", type=_positive_int, default=1, help="frames for the naive baseline (default 1)")
     b.add_argument("--person-style-size", type=_positive_int, default=480, help="style size for person720")
+    b.add_argument("--segmenter", "-s", default="person", metavar="NAME",
+                   help="person720: segmenter (person, or person-face for the face and body classes)")
+    b.add_argument("--assign", "-a", action="append", metavar="CLASS=STYLE",
+                   help="person720: the look, repeatable (default person=candy-pop), e.g. -s person-face "
+                   "-a face=sketch -a body=candy-pop; steadiness is reported per class")
     b.add_argument("--person-moving", choices=("async", "sync"), default="async", help="moving mode for person720")
     b.add_argument("--repeats", type=_positive_int, default=20, help="timed runs per network in 'models' (default 20)")
     b.add_argument("--json", action="store_true", help="print the results as one JSON document")

@@ -84,7 +84,7 @@ def _stylize_video(args) -> int:
         renderer = Renderer(stylizer, perf, pool, args.segmenter, realtime=False)
         try:
             for frame in tqdm(frames(cap), total=count or None, unit="frame", desc="stylize"):
-                out, _ = renderer.render(frame, stylizer.look)
+                out, _ = renderer.render(frame, stylizer.look, t=n / (fps or 30.0))
                 if writer is None:
                     writer = create_writer(args.output, fps, (out.shape[1], out.shape[0]))
                 writer.write(out)

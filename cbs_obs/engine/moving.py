@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..composite import Patch
 from ..models.device import background_work
 from .motion import Motion, remap_region
 
@@ -229,9 +230,9 @@ class MovingLayer:
         self.region = region
         self.landed += 1
 
-    def frame(self, pixels: np.ndarray) -> np.ndarray:
-        """The frame with this class's styled canvas in place (outside its region: the frame itself)."""
-        h, w = pixels.shape[:2]
+    def patch(self, shape: tuple[int, int]) -> Patch:
+        """This class's styled canvas over its region, at frame size (outside it: the frame itself)."""
+        h, w = shape
         ch, cw = self._shape()
         y0, y1, x0, x1 = self.region or (0, ch, 0, cw)
         k = self.k
@@ -239,8 +240,14 @@ class MovingLayer:
         part = self.canvas[y0:y1, x0:x1]
         if k > 1:
             part = cv2.resize(part, ((x1 - x0) * k, (y1 - y0) * k), interpolation=cv2.INTER_LINEAR)
-        if (fy0, fy1, fx0, fx1) == (0, h, 0, w) and part.shape[:2] == (h, w):
-            return part
+        return Patch((fy0, fy1, fx0, fx1), part[:fy1 - fy0, :fx1 - fx0])
+
+    def frame(self, pixels: np.ndarray) -> np.ndarray:
+        """The frame with this class's styled canvas in place (outside its region: the frame itself)."""
+        p = self.patch(pixels.shape[:2])
+        y0, y1, x0, x1 = p.box
+        if p.box == (0, pixels.shape[0], 0, pixels.shape[1]):
+            return np.ascontiguousarray(p.pixels)
         out = pixels.copy()
-        out[fy0:fy1, fx0:fx1] = part[:fy1 - fy0, :fx1 - fx0]
+        out[y0:y1, x0:x1] = p.pixels
         return out

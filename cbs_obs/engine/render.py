@@ -16,11 +16,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..composite import class_mask, composite
+from ..composite import Patch, class_mask, composite
 from ..errors import RemoteUnavailable, SettingsError
 from ..look import Look
 from ..segment import segmenter_kind
 from ..segment.base import ClassProbs
+from ..style.catalog import is_neural
 from ..stylizer import ClassStylizer
 from .edges import GuidedUpsampler, MaskSmoother
 from .motion import Motion
@@ -106,6 +107,12 @@ class Renderer:
         self._count = 0
         self._last: tuple[np.ndarray, Look, np.ndarray] | None = None  # (thumbnail, look, output)
         self._interim: dict[str, np.ndarray] = {}  # static spec -> this look's first frame, styled in line
+        self._neural: dict[str, bool] = {}  # spec -> run by a network (else a filter, applied in line)
+
+    def _segment(self, pixels: np.ndarray, t: float | None = None) -> ClassProbs:
+        seg = self.stylizer.segmenter
+        # segmenters that filter over time (the face tracker's landmark smoothing) take the frame's time
+        return seg.segment(pixels, t=t) if t is not None and getattr(seg, "timed", False) else seg.segment(pixels)
 
     def _box_for(self, spec: str, shape: tuple[int, int]) -> tuple[int, int, int, int] | None:
         """Last frame's box for ``spec`` when cropping pays off, else None (style the whole frame)."""
@@ -121,24 +128,32 @@ class Renderer:
         y0, y1, x0, x1 = box
         return style.apply(np.ascontiguousarray(pixels[y0:y1, x0:x1]))
 
-    def _style_moving(self, pixels: np.ndarray, specs: list[str], tag: int) -> None:
-        """Carry every moving class's canvas along this frame's motion; land new style results in it."""
+    def _style_moving(self, pixels: np.ndarray, specs: list[str], tag: int) -> dict[str, Patch]:
+        """Carry every moving class's canvas along this frame's motion; land new style results in it.
+        Filters (sketch, blur, cartoon...) are cheap and give the same picture for the same input:
+        they are applied to this very frame instead, so they follow it exactly and never wait for a
+        neural style in the styler's thread. Returns those in-line results."""
         shape = pixels.shape[:2]
-        for spec in list(self.layers):
-            if spec not in specs:
-                del self.layers[spec]
         jobs = {spec: self._box_for(spec, shape) for spec in specs}
-        for spec in specs:
+        for s in specs:
+            if s not in self._neural:
+                self._neural[s] = is_neural(s)
+        inline = [s for s in specs if not self._neural[s]]
+        carried = [s for s in specs if s not in inline]
+        for spec in list(self.layers):
+            if spec not in carried:
+                del self.layers[spec]
+        for spec in carried:
             layer = self.layers.setdefault(spec, MovingLayer(spec, blend=1.0 - self.settings.temporal))
             layer.advance(self.motion, jobs[spec])
         if self.async_styler is not None:
             for result in self.async_styler.take():
                 if result.spec in self.layers:
                     self.layers[result.spec].land(result, pixels, self.motion)
-            if specs and self.async_styler.submit(pixels, jobs, tag):
-                for spec in specs:
+            if carried and self.async_styler.submit(pixels, {s: jobs[s] for s in carried}, tag):
+                for spec in carried:
                     self.layers[spec].follow(tag, self.motion)
-        for spec in specs:  # sync mode, or the first frame of a new look: style this very frame
+        for spec in carried:  # sync mode, or the first frame of a new look: style this very frame
             layer = self.layers[spec]
             if self.async_styler is None or not layer.ready:
                 try:
@@ -148,8 +163,11 @@ class Renderer:
                         continue
                     styled = _crop(pixels, jobs[spec])
                 layer.land(StyleResult(spec, jobs[spec], styled, shape, tag), pixels, self.motion, now=True)
+        return {spec: Patch(jobs[spec] or (0, shape[0], 0, shape[1]), self._style_box(spec, pixels, jobs[spec]))
+                for spec in inline}
 
-    def render(self, pixels: np.ndarray, look: Look) -> tuple[np.ndarray, dict[str, float]]:
+    def render(self, pixels: np.ndarray, look: Look, t: float | None = None) -> tuple[np.ndarray, dict[str, float]]:
+        """``t``: the frame's time in seconds when it is not now (a video file styled offline)."""
         t0 = time.perf_counter()
         stages: dict[str, float] = {}
         thumb = None
@@ -169,13 +187,13 @@ class Renderer:
         tag = self._count
         # the network runs while this thread measures the motion and carries the moving classes;
         # the masks are smoothed along that motion once both are done
-        seg_future = self.pool.submit(_timed, self.stylizer.segmenter.segment, pixels) if need_seg else None
+        seg_future = self.pool.submit(_timed, self._segment, pixels, t) if need_seg else None
         t_motion = time.perf_counter()
         if moving_specs:  # only moving classes need the input's motion; masks are smoothed without it
             self.motion.update(pixels)
         stages["motion"] = time.perf_counter() - t_motion
         t_style = time.perf_counter()
-        self._style_moving(pixels, moving_specs, tag)
+        inline = self._style_moving(pixels, moving_specs, tag)
         stages["style"] = time.perf_counter() - t_style
         if seg_future is not None:
             try:
@@ -192,7 +210,7 @@ class Renderer:
         edges = GuidedUpsampler(pixels) if self.settings.edges and static_specs and not look.mask.hard else None
         masks = {spec: class_mask(probs, groups[spec], shape, look.mask, edges if spec in static_specs else None)
                  for spec in groups}
-        styled = {spec: self.layers[spec].frame(pixels) for spec in moving_specs}
+        styled = {spec: inline[spec] if spec in inline else self.layers[spec].patch(shape) for spec in moving_specs}
         for spec in moving_specs:
             self._boxes[spec] = box_of(probs.mask([a.cls for a in groups[spec]]), shape)
         if self.plate is not None:

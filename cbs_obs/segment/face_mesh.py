@@ -38,14 +38,22 @@ class NormRect:
         H, W = size
         return self.cx * W, self.cy * H, self.w * W, self.h * H, self.rotation
 
-    def iou(self, other: NormRect) -> float:
-        """Overlap of the axis-aligned boxes, rotation ignored (as MediaPipe's association does)."""
+    def _inter(self, other: NormRect) -> float:
         ax0, ay0, ax1, ay1 = self.cx - self.w / 2, self.cy - self.h / 2, self.cx + self.w / 2, self.cy + self.h / 2
         bx0, by0 = other.cx - other.w / 2, other.cy - other.h / 2
         bx1, by1 = other.cx + other.w / 2, other.cy + other.h / 2
-        inter = max(0.0, min(ax1, bx1) - max(ax0, bx0)) * max(0.0, min(ay1, by1) - max(ay0, by0))
+        return max(0.0, min(ax1, bx1) - max(ax0, bx0)) * max(0.0, min(ay1, by1) - max(ay0, by0))
+
+    def iou(self, other: NormRect) -> float:
+        """Overlap of the axis-aligned boxes, rotation ignored (as MediaPipe's association does)."""
+        inter = self._inter(other)
         union = self.w * self.h + other.w * other.h - inter
         return inter / union if union > 0 else 0.0
+
+    def cover(self, other: NormRect) -> float:
+        """How much of the smaller of the two axis-aligned boxes the other one covers (0..1)."""
+        small = min(self.w * self.h, other.w * other.h)
+        return self._inter(other) / small if small > 0 else 0.0
 
 
 def normalize_radians(angle: float) -> float:

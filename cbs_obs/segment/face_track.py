@@ -6,12 +6,17 @@ its new crops are merged with the tracked ones so that a tracked face wins over 
 the same face (``AssociationNormRect``, IoU > 0.5). A face whose mesh score drops to 0.5 or below
 is dropped, which lets the detector look for it again on the next frame.
 
-Two changes from MediaPipe. For cost: with some faces tracked but fewer than ``max_faces``,
+Three changes from MediaPipe. For cost: with some faces tracked but fewer than ``max_faces``,
 MediaPipe runs the detector on every frame to catch newcomers; here it runs every
 ``redetect_every`` frames (every frame again as soon as no face is tracked; ``redetect_every=1``
 is MediaPipe's rule). For steadiness: when a tracked face is lost, MediaPipe shows no face on
 that frame and detects on the next one; here the detector runs again on the same frame, so a
-fast head movement does not punch a one-frame hole in the face mask.
+fast head movement does not punch a one-frame hole in the face mask. For the face edge: the crop
+that tracking settles on is about 0.7 times the width of the detector's crop for the same face
+(the mesh spans less than the detector's box), so their IoU is often just under 0.5 and a
+re-detection of a tracked face would count as a second face, drawing a second, different oval
+for one face every ``redetect_every`` frames. A detection is also the same face when either crop
+covers more than half of the other (``NormRect.cover``); two real faces hardly ever do.
 """
 from __future__ import annotations
 
@@ -64,13 +69,19 @@ class TrackerStats:
         }
 
 
+def same_face(a: NormRect, b: NormRect, threshold: float = ASSOCIATION_IOU) -> bool:
+    """Two crops of one face: IoU above ``threshold`` (MediaPipe's rule), or one covering more than
+    half of the other (a tracked crop inside the detector's larger one)."""
+    return a.iou(b) > threshold or a.cover(b) > 0.5
+
+
 def associate(detected: list[NormRect], tracked: list[tuple[NormRect, int]],
               threshold: float = ASSOCIATION_IOU) -> list[tuple[NormRect, int | None]]:
     """Detections (id None) first, then tracked rects with their face id; each newcomer evicts the
-    earlier rects it overlaps, so a tracked face wins over a detection of itself."""
+    earlier rects of the same face, so a tracked face wins over a detection of itself."""
     out: list[tuple[NormRect, int | None]] = []
     for r, face_id in [(d, None) for d in detected] + list(tracked):
-        out = [(o, i) for o, i in out if r.iou(o) <= threshold]
+        out = [(o, i) for o, i in out if not same_face(r, o, threshold)]
         out.append((r, face_id))
     return out
 
@@ -79,10 +90,11 @@ class FaceTracker:
     """``process(frame)`` -> the faces in a BGR frame, tracked across calls. Thread-safe."""
 
     def __init__(self, detector: FaceDetector, landmarker: FaceLandmarker, *, max_faces: int = 4,
-                 redetect_every: int = 15, static: bool = False, smooth: bool = True):
+                 redetect_every: int = 15, static: bool = False, smooth: bool = True, settle: int = 2):
         self.detector, self.landmarker = detector, landmarker
         self.max_faces, self.redetect_every, self.static = max(1, int(max_faces)), max(1, int(redetect_every)), static
         self.smooth = smooth and not static
+        self.settle = 0 if static else max(0, int(settle))
         self.stats = TrackerStats()
         self._lock = threading.Lock()
         self._prev: list[tuple[NormRect, int]] = []
@@ -109,16 +121,28 @@ class FaceTracker:
         size = frame.shape[:2]
         return [roi_from_detection(det.boxes[i], det.keypoints[i], size) for i in range(len(det))]
 
+    def _mesh(self, frame: np.ndarray, rect: NormRect) -> tuple[np.ndarray, float]:
+        t = time.perf_counter()
+        landmarks, score = self.landmarker.run(frame, rect)
+        self.stats.landmark_s += time.perf_counter() - t
+        self.stats.landmark_runs += 1
+        return landmarks, score
+
     def _landmarks(self, frame: np.ndarray, rects: list[tuple[NormRect, int | None]]) -> list[TrackedFace]:
         """The mesh in each crop; faces scoring MIN_PRESENCE or less are dropped (normalised coords)."""
         faces = []
+        size = frame.shape[:2]
         for rect, face_id in rects:
-            t = time.perf_counter()
-            landmarks, score = self.landmarker.run(frame, rect)
-            self.stats.landmark_s += time.perf_counter() - t
-            self.stats.landmark_runs += 1
+            landmarks, score = self._mesh(frame, rect)
+            from_detector = face_id is None
+            for _ in range(self.settle if from_detector and score > MIN_PRESENCE else 0):
+                # a new face: run the mesh again in the crop its own landmarks give, as the next frames will
+                better = roi_from_landmarks(landmarks, size)
+                again, again_score = self._mesh(frame, better)
+                if again_score <= MIN_PRESENCE:
+                    break
+                rect, landmarks, score = better, again, again_score
             if score > MIN_PRESENCE:
-                from_detector = face_id is None
                 if from_detector:
                     face_id, self._next_id = self._next_id, self._next_id + 1
                 faces.append(TrackedFace(landmarks, score, rect, from_detector, face_id))
@@ -141,7 +165,7 @@ class FaceTracker:
             # A tracked face slipped out of its crop (fast motion). MediaPipe would show no face on
             # this frame and detect on the next; detecting now avoids a one-frame hole in the mask.
             kept = [f.rect for f in faces]
-            fresh = [r for r in self._detect(frame) if all(r.iou(k) <= ASSOCIATION_IOU for k in kept)]
+            fresh = [r for r in self._detect(frame) if not any(same_face(r, k) for k in kept)]
             faces += self._landmarks(frame, [(r, None) for r in fresh[: self.max_faces - len(faces)]])
         # the next crops come from the raw landmarks, as in MediaPipe; only the output is smoothed
         self._prev = [(roi_from_landmarks(f.landmarks, size), f.id) for f in faces]

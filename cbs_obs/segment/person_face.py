@@ -68,6 +68,7 @@ class PersonFaceSegmenter:
 
     name = "person-face"
     classes = ("background", "face", "body")
+    timed = True  # segment() takes the frame's time: the landmark smoothing is a filter over time
 
     def __init__(self, weights: Path | None = None, *, variant: str = "landscape", progress: bool = True,
                  backend: str = "onnx", max_faces: int = 4, edge: float = 0.03, redetect_every: int = 15):
@@ -86,9 +87,11 @@ class PersonFaceSegmenter:
         k = min(1.0, MASK_SIDE / max(h, w))
         return max(1, round(h * k)), max(1, round(w * k))
 
-    def segment(self, frame: np.ndarray) -> ClassProbs:
+    def segment(self, frame: np.ndarray, t: float | None = None) -> ClassProbs:
+        """``t``: the frame's time in seconds (default: now, right for live sources; a video file
+        processed offline passes its frames' own times so the smoothing sees the clip's real rate)."""
         person_small = self.person.person_probability(frame)
-        faces = self.tracker.process(frame)
+        faces = self.tracker.process(frame, t)
         self.faces = faces
         gh, gw = self.grid(frame.shape[:2])
         person = cv2.resize(person_small, (gw, gh), interpolation=cv2.INTER_LINEAR)
