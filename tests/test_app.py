@@ -217,45 +217,63 @@ def test_quick_commands_do_not_load_torch(argv, tmp_path):
     assert proc.stdout.strip().endswith("LEAN"), proc.stdout[-500:] + proc.stderr[-2000:]
 
 
+class Halves:
+    """A third-party segmenter: the left half of the frame is one class, the right half the other."""
+
+    name, classes = "halves", ("left", "right")
+
+    def segment(self, frame):
+        from cbs_obs.segment import ClassProbs
+
+        p = np.zeros((8, 8), np.float32)
+        p[:, :4] = 1.0
+        return ClassProbs(np.stack([p, 1 - p]), self.classes)
+
+
+class Keep:
+    """A third-party output that keeps every frame it is sent."""
+
+    name = "keep"
+
+    def __init__(self, got: list):
+        self.got = got
+
+    def start(self, w, h, fps):
+        pass
+
+    def send(self, frame, pixels):
+        self.got.append(pixels)
+
+    def close(self):
+        pass
+
+
+def _run_kept(segmenter: str, specs: list[str], frames: int):
+    """Runs the live app on a small clip into a ``Keep`` output; returns the frames and the plate."""
+    got = []
+    register_output("keep", lambda options, app: Keep(got))
+    try:
+        app = LiveApp(AppConfig(engine=EngineConfig(source="clip", segmenter=segmenter, max_frames=frames),
+                                look=Look.from_specs(specs), outputs=(OutputSpec("keep"),),
+                                control=ControlSettings(port=0, token="t" * 32)),
+                      source=FramesSource(_clip(frames), 30.0, loop=False, pace=False))
+        with app:
+            app.engine.wait(60)
+            return got, app.engine.renderer.plate
+    finally:
+        del OUTPUTS["keep"]
+
+
 def test_a_segmenter_registered_from_outside_runs_live_with_its_declared_plate():
     """A third-party segmenter: one registration line, then it is named like the built-in ones."""
-    from cbs_obs.segment import SEGMENTERS, ClassProbs, SegmenterKind, register_segmenter
-
-    class Halves:
-        name, classes = "halves", ("left", "right")
-
-        def segment(self, frame):
-            p = np.zeros((8, 8), np.float32)
-            p[:, :4] = 1.0
-            return ClassProbs(np.stack([p, 1 - p]), self.classes)
-
-    got = []
-
-    class Keep:
-        name = "keep"
-
-        def start(self, w, h, fps):
-            pass
-
-        def send(self, frame, pixels):
-            got.append(pixels)
-
-        def close(self):
-            pass
+    from cbs_obs.segment import SEGMENTERS, SegmenterKind, register_segmenter
 
     register_segmenter(SegmenterKind("halves", lambda weights, **o: Halves(), lambda weights: Halves.classes,
                                      "left and right halves", static=frozenset({"right"}), plate=True))
-    register_output("keep", lambda options, app: Keep())
     try:
-        app = LiveApp(AppConfig(engine=EngineConfig(source="clip", segmenter="halves", max_frames=5),
-                                look=Look.from_specs(["left=color:#00ff00", "right=color:#0000ff"]),
-                                outputs=(OutputSpec("keep"),), control=ControlSettings(port=0, token="t" * 32)),
-                      source=FramesSource(_clip(5), 30.0, loop=False, pace=False))
-        with app:
-            app.engine.wait(60)
-            plate = app.engine.renderer.plate
+        got, plate = _run_kept("halves", ["left=color:#00ff00", "right=color:#0000ff"], 5)
     finally:
-        del SEGMENTERS["halves"], OUTPUTS["keep"]
+        del SEGMENTERS["halves"]
     assert len(got) == 5
     assert (got[-1][40, 20] == (0, 255, 0)).all() and (got[-1][40, 140] == (255, 0, 0)).all()
     assert plate is not None and plate.restyles >= 1, "the class it declared static must come from the plate"
@@ -263,7 +281,7 @@ def test_a_segmenter_registered_from_outside_runs_live_with_its_declared_plate()
 
 def test_a_style_family_registered_from_outside_runs_live():
     """A third-party style family: one registration line, then specs name it like the built-in ones."""
-    from cbs_obs.segment import SEGMENTERS, ClassProbs, SegmenterKind, register_segmenter
+    from cbs_obs.segment import SEGMENTERS, SegmenterKind, register_segmenter
     from cbs_obs.style import STYLE_FAMILIES, StyleFamily, register_style_family
     from cbs_obs.style.catalog import is_neural, style_names
 
@@ -274,43 +292,15 @@ def test_a_style_family_registered_from_outside_runs_live():
         def apply(self, frame):
             return np.full_like(frame, self.level)
 
-    class Halves:
-        name, classes = "halves2", ("left", "right")
-
-        def segment(self, frame):
-            p = np.zeros((8, 8), np.float32)
-            p[:, :4] = 1.0
-            return ClassProbs(np.stack([p, 1 - p]), self.classes)
-
-    got = []
-
-    class Keep:
-        name = "keep2"
-
-        def start(self, w, h, fps):
-            pass
-
-        def send(self, frame, pixels):
-            got.append(pixels)
-
-        def close(self):
-            pass
-
     register_style_family(StyleFamily("tint", lambda arg, max_side: Tint(int(arg or 7)), "one grey level",
                                       argument="LEVEL"))
-    register_segmenter(SegmenterKind("halves2", lambda weights, **o: Halves(), lambda weights: Halves.classes,
+    register_segmenter(SegmenterKind("halves", lambda weights, **o: Halves(), lambda weights: Halves.classes,
                                      "left and right halves"))
-    register_output("keep2", lambda options, app: Keep())
     try:
         assert "tint" in style_names() and not is_neural("tint:3")
-        app = LiveApp(AppConfig(engine=EngineConfig(source="clip", segmenter="halves2", max_frames=3),
-                                look=Look.from_specs(["left=tint:200", "right=tint"]),
-                                outputs=(OutputSpec("keep2"),), control=ControlSettings(port=0, token="t" * 32)),
-                      source=FramesSource(_clip(3), 30.0, loop=False, pace=False))
-        with app:
-            app.engine.wait(60)
+        got, _ = _run_kept("halves", ["left=tint:200", "right=tint"], 3)
     finally:
-        del STYLE_FAMILIES["tint"], SEGMENTERS["halves2"], OUTPUTS["keep2"]
+        del STYLE_FAMILIES["tint"], SEGMENTERS["halves"]
     assert len(got) == 3
     assert (got[-1][40, 20] == 200).all() and (got[-1][40, 140] == 7).all()
 

@@ -204,21 +204,26 @@ def test_bench_runs_and_prints_json(person_model, tmp_path):
     assert steady["ours"]["pairs"] > 0 and steady["input"]["mean"] is not None and steady["naive"]["pairs"] >= 2
 
 
+class SceneSegmenter:
+    """The person of tests.test_steady's synthetic scene at time ``t``, as a segmenter would see it."""
+
+    name, classes = "person", ("background", "person")
+
+    def __init__(self):
+        self.t = 0
+
+    def segment(self, frame):
+        from tests.test_steady import scene
+
+        p = scene(self.t)[1].astype(np.float32)
+        return ClassProbs(np.stack([1 - p, p]), self.classes)
+
+
 def test_async_results_follow_the_moving_person_every_frame():
     """When the styler falls behind, the last styled picture is carried along the motion on every frame."""
     from tests.test_steady import H as SH
     from tests.test_steady import W as SW
     from tests.test_steady import scene
-
-    class SceneSegmenter:
-        name, classes = "person", ("background", "person")
-
-        def __init__(self):
-            self.t = 0
-
-        def segment(self, frame):
-            p = scene(self.t)[1].astype(np.float32)
-            return ClassProbs(np.stack([1 - p, p]), self.classes)
 
     seg = SceneSegmenter()
     st = ClassStylizer(seg, Look.from_specs(["person=as-net:grey"]))
@@ -247,16 +252,6 @@ def test_filters_on_moving_classes_follow_each_frame_exactly():
     """A filter (sketch on a face, grey on a person) is cheap and gives the same picture for the same
     input: it is applied to every frame in line, never waits for the styler, and so is never stale."""
     from tests.test_steady import scene
-
-    class SceneSegmenter:
-        name, classes = "person", ("background", "person")
-
-        def __init__(self):
-            self.t = 0
-
-        def segment(self, frame):
-            p = scene(self.t)[1].astype(np.float32)
-            return ClassProbs(np.stack([1 - p, p]), self.classes)
 
     seg = SceneSegmenter()
     st = ClassStylizer(seg, Look.from_specs(["person=grey"]))
