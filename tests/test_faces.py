@@ -474,7 +474,7 @@ def test_bench_reports_face_and_body_with_the_face_nets_cost(face_models, tmp_pa
 
     clip = shared_file("data/video/walk.mkv")
     out = tmp_path / "b.json"
-    proc = run_cli("bench", "--scenarios", "person720", "--seconds", "3", "--naive-window", "3", "-s", "person-face",
+    proc = run_cli("bench", "--scenarios", "person720", "--seconds", "3", "--naive-window", "10", "-s", "person-face",
                    "-a", "face=sketch", "-a", "body=grey", "--clip", clip, "--json", "-o", out)
     assert proc.returncode == 0, proc.stderr
     s = json.loads(out.read_text())["scenarios"]["person720"]["walk.mkv"]["async"]

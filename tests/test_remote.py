@@ -398,3 +398,18 @@ def test_server_killed_and_restarted_mid_run(person_model, tmp_path):
         if restarted is not None:
             restarted.kill(signal.SIGTERM)
         s.kill()
+
+
+def test_a_dropped_copy_of_a_network_does_not_hide_the_live_one_from_the_server():
+    """The server serves every live network; a short-lived copy with the same weights (a test, a
+    rebuilt style) must not take the live one off that list when it is collected."""
+    import gc
+
+    from cbs_obs.models import inference
+    from cbs_obs.style.magenta import _network_for
+
+    temporary = _network_for.__wrapped__("arbitrary-transform", False)
+    live = _network_for.__wrapped__("arbitrary-transform", False)
+    del temporary
+    gc.collect()
+    assert inference.networks().get(live.model) is live

@@ -46,7 +46,7 @@ class Remote(Protocol):
 
 _remote: Remote | None = None
 # model name -> the network made for it in this process (what a server serves); weak: styles come and go
-_networks: weakref.WeakValueDictionary[str, Network] = weakref.WeakValueDictionary()
+_networks: weakref.WeakSet[Network] = weakref.WeakSet()  # every live one: a dead copy must not hide another
 _networks_lock = threading.Lock()
 
 
@@ -68,7 +68,7 @@ def remote_status() -> dict | None:
 def networks() -> dict[str, Network]:
     """Every network made in this process, by model name."""
     with _networks_lock:
-        return dict(_networks)
+        return {n.model: n for n in _networks}
 
 
 def onnx_path(key: str) -> Path:
@@ -107,7 +107,7 @@ class Network:
         self._local_lock = threading.Lock()
         self._local_ready = False
         with _networks_lock:
-            _networks.setdefault(self.model, self)
+            _networks.add(self)
         if _remote is not None:
             _remote.require(self.model)  # the server must serve these very weights; else one clear line now
             self.facts = self._cached_facts()
