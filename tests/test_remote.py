@@ -412,4 +412,5 @@ def test_a_dropped_copy_of_a_network_does_not_hide_the_live_one_from_the_server(
     live = _network_for.__wrapped__("arbitrary-transform", False)
     del temporary
     gc.collect()
-    assert inference.networks().get(live.model) is live
+    assert live.model in inference.networks()
+    assert any(n is live for n in inference._networks), "the live network is no longer listed"
