@@ -73,6 +73,8 @@ def composite(frame: np.ndarray, layers: list[tuple[np.ndarray, Styled]]) -> np.
     if not layers:
         return frame
     h, w = frame.shape[:2]
+    if len(layers) == 1 and not isinstance(layers[0][1], Patch) and (layers[0][0][::8, ::8] >= 1).mean() > 0.3:
+        return _blend(frame, layers)  # a styled room: T wherever R is 1, blended only where the frame shows through
     boxes = [_support(r, t, (h, w)) for r, t in layers]
     live = sorted(((b, r, t) for b, (r, t) in zip(boxes, layers, strict=True) if b is not None),
                   key=lambda x: -_area(x[0]))
