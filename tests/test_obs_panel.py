@@ -67,6 +67,24 @@ def test_status_line_tells_the_engines_truth():
     assert core.status_line(None, error="exited with code 1").startswith("engine stopped: exited with code 1")
 
 
+def test_status_is_short_lines_for_the_narrow_scripts_window():
+    """OBS opens its Scripts window about 280 px wide for the panel: the status is a short line per fact, and a
+    long word (a path, a URL) gets places to break, or it would widen the panel past the window's edge."""
+    state = {"look": {"assignments": [{"cls": "background", "style": "color:#ff00ff", "strength": 1.0},
+                                      {"cls": "person", "style": "blur:21", "strength": 0.5}], "enabled": True},
+             "preset": "Green", "stats": {"fps": 14.84, "source": "ok", "last_error": ""}}
+    error = "cannot read /home/someone/Pictures/holidays/2026/a-very-long-file-name-for-a-background.png"
+    lines = core.status_lines(state, error=error, supervisor="started by OBS, pid 4242")
+    assert lines[:5] == ["engine running", "14.8 fps, source ok", "background color:#ff00ff 100%",
+                         "person blur:21 50%", "preset Green"]
+    text = core.panel_text(lines)
+    assert text.count("\n") == len(lines) - 1
+    words = [w for line in text.split("\n") for word in line.split(" ") for w in word.split("\u200b")]
+    assert max(len(w) for w in words) <= 24
+    assert text.replace("\u200b", "").replace("\n", "; ") == core.status_line(state, error=error,
+                                                                              supervisor="started by OBS, pid 4242")
+
+
 def test_token_is_read_from_the_file_cbs_obs_writes(tmp_path, monkeypatch):
     from cbs_obs.control import token as tokens
 
