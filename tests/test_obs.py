@@ -273,8 +273,9 @@ def _is_green(img):
     return img is not None and _corner_is(img, (0, 255, 0), 60)
 
 
-def _combo_boxes(png, x=990, top=250):
-    """Style combos in the panel's Look group (found by their colour in a screenshot): their centres' y."""
+def _combo_boxes(png, x=900, top=250):
+    """Style combos in the panel's Look group (found by their colour in a screenshot): their centres' y. x=900 is
+    inside every list at the enlarged size and left of a colour row's "Select color" button (same colour)."""
     img = cv2.imread(str(png))
     col = img[:, x].astype(int)
     group = next(y for y in range(top, img.shape[0]) if abs(col[y] - [56, 46, 43]).sum() < 6)
@@ -375,7 +376,7 @@ def test_one_click_path_as_a_streamer(display, tmp_path, person_model):
         # a style picked in the panel: the background's style list, typed like a user ("color" = green)
         combos = _combo_boxes(shot)
         assert len(combos) >= 2, f"no style lists in the panel (see {shot})"
-        screen.click(995, combos[0])
+        screen.click(905, combos[0])
         screen.type("color")
         screen.key("Return")
         wait_until(lambda: _engine_style(port) == "color", 15, "the panel's choice to reach the engine")
@@ -513,7 +514,7 @@ def test_script_added_while_the_engine_runs_shows_its_classes_and_a_live_status(
         shot = screen.shot("4-before-person-picked")
         combos = _combo_boxes(shot)
         assert len(combos) == 4, f"expected style lists for background, face, body, person (see {shot})"
-        screen.click(995, combos[3])
+        screen.click(905, combos[3])
         screen.type("color")
         screen.key("Return")
         wait_until(lambda: ("person", "color") in [(a.cls, a.style) for a in thirds_engine.look.assignments], 15,
