@@ -226,7 +226,9 @@ class Panel:
     def action(self, method: str, path: str, what: str, body=None) -> None:
         def run():
             status, data = self.client.call(method, path, body)
-            if status not in (200, 201):
+            if status == 0:  # the engine is not running: the status line says so; no warning (OBS pops its log)
+                self.log(f"{what} not sent: " + data.get("error", "the engine does not answer"))
+            elif status not in (200, 201):
                 self.report(f"{what} failed: " + data.get("error", f"HTTP {status}"))
             else:
                 self.log(f"{what}: done")

@@ -118,7 +118,7 @@ def test_script_with_engine_down_says_so_without_exceptions(display, tmp_path):
     try:
         _log_has(o, "[cbs-obs] status: engine stopped: engine not reachable at http://127.0.0.1:", 15)
         o.client().trigger_hot_key_by_name("cbs_obs.next_preset")
-        _log_has(o, "next preset failed: engine not reachable", 10)
+        _log_has(o, "next preset not sent: engine not reachable", 10)
     finally:
         o.stop()
     log = o.obs_log()
