@@ -140,6 +140,8 @@ def main() -> int:
                                         round(max(starts), 1)] if starts else None,
         "probes": len(times), "probe_ms_median": round(1000 * statistics.median(times)) if times else None,
         "probe_ms_max": round(1000 * max(times)) if times else None, "stalls_over_limit": stalls,
+        "probe_ms_median_max_by_moment": {w: [round(1000 * statistics.median(ts)), round(1000 * max(ts))]
+                                          for w in dict(probes) if (ts := [t for m, t in probes if m == w])},
         "panel_showed_classes": log.count("[cbs-obs] panel shows controls for"),
         "script_log_popped_up": log_pops[0], "live_redraw_off": "no way to redraw the Scripts window" in log,
         "tracebacks": log.count("Traceback"),
