@@ -122,6 +122,26 @@ def _support(r: np.ndarray, t: Styled, shape: tuple[int, int], whole: float = 0.
     return box
 
 
+def _through(r: np.ndarray, tile: int = 16, gap: int = 4) -> list[Box]:
+    """Boxes that hold every pixel where the frame shows through (R < 1): runs of ``tile``-pixel tiles
+    along each band of rows, runs less than ``gap`` tiles apart joined (fewer, larger blends)."""
+    h, w = r.shape
+    th, tw = -(-h // tile), -(-w // tile)
+    below = np.zeros((th * tile, tw * tile), np.uint8)
+    cv2.compare(r, 1.0, cv2.CMP_LT, dst=below[:h, :w])
+    tiles = np.bitwise_or.reduce(below.reshape(th, tile, tw * tile), axis=1).reshape(th, tw, tile).any(2)
+    if gap > 1:  # close gaps along each band of rows
+        k = np.ones((1, gap + 1), np.uint8)
+        tiles |= cv2.erode(cv2.dilate(tiles.view(np.uint8), k), k) > 0
+    flat = np.zeros((th, tw + 2), np.int8)
+    flat[:, 1:-1] = tiles
+    change = np.flatnonzero(np.diff(flat.ravel()))
+    starts, ends = change[::2], change[1::2]
+    ty, tx0, tx1 = starts // (tw + 2), starts % (tw + 2), ends % (tw + 2)
+    return [(int(y) * tile, min(h, (int(y) + 1) * tile), int(a) * tile, min(w, int(b) * tile))
+            for y, a, b in zip(ty, tx0, tx1, strict=True)]
+
+
 def _crop(r: np.ndarray, t: Styled, box: Box, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(R, T) over ``box``: a Patch outside its own box counts as the frame, with R 0 there."""
     y0, y1, x0, x1 = box
@@ -142,7 +162,13 @@ def _crop(r: np.ndarray, t: Styled, box: Box, frame: np.ndarray) -> tuple[np.nda
 def _blend(frame: np.ndarray, layers: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     if len(layers) == 1:
         r, t = layers[0]
-        return cv2.blendLinear(t, frame, r, 1.0 - r)
+        # a styled room: R is exactly 1 away from the person, where U is T; blend only the tile runs
+        # where the frame shows through (about a third of a 720p webcam frame)
+        out = t.copy()
+        for y0, y1, x0, x1 in _through(r):
+            rb = r[y0:y1, x0:x1]
+            cv2.blendLinear(t[y0:y1, x0:x1], frame[y0:y1, x0:x1], rb, 1.0 - rb, dst=out[y0:y1, x0:x1])
+        return out
     # cv2.blendLinear computes (w1*a + w2*b) / (w1 + w2): chained, it builds the R-weighted mean of the
     # styled layers, A = sum R_c T_c / sum R_c, and a last blend gives U = S*A + (1-S)*I with S = sum R_c
     # (capped at 1). Ten times faster than numpy at 1024x2048, and exact where S is 0.

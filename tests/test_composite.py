@@ -183,3 +183,21 @@ def test_patches_count_as_the_frame_outside_their_box(frame):
     assert np.abs(out.astype(np.float32) - expect).max() <= 1.0
     untouched = (body == 0) & (face == 0)
     np.testing.assert_array_equal(out[untouched], frame[untouched])
+
+
+@pytest.mark.parametrize("size", [(256, 384), (250, 371)])  # whole tiles, and sizes that end mid-tile
+def test_a_styled_room_blends_only_where_the_frame_shows_through_with_the_formula_everywhere(size):
+    """A room layer is 1 almost everywhere: the compositor blends only the tile runs where R < 1
+    (the person, the soft edge, stray unsure pixels) and must still give the formula's every pixel."""
+    rng = np.random.default_rng(5)
+    h, w = size
+    frame = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    t = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    yy, xx = np.mgrid[:h, :w]
+    r = np.clip((np.hypot(yy - h * 0.6, xx - w * 0.5) - 60) / 12, 0, 1).astype(np.float32)  # a soft-edged person
+    r[3, w - 1] = 0.5  # a stray unsure pixel in the last column
+    r[h - 1, 0] = 0.0  # and one in the last row
+    out = composite(frame, [(r, t)])
+    expected = np.clip(t * r[..., None] + frame * (1 - r[..., None]) + 0.5, 0, 255).astype(np.uint8)
+    assert np.abs(out.astype(int) - expected).max() <= 1
+    assert out[h - 1, 0].tolist() == frame[h - 1, 0].tolist() and (out[r == 1] == t[r == 1]).all()

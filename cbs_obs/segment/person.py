@@ -43,8 +43,10 @@ class PersonSegmenter:
             return graph
 
         sha = sha256_of(path)
+        # a 256x144 network (about 5 ms): one thread; the live engine runs it beside the frame loop, and a
+        # second ONNX Runtime thread cost about 4% of a core in hand-offs for no gain (bg720, 2 cores)
         self.network = Network(cache_key("selfie", sha), build, (1, 3, *self.input_size), backend=backend,
-                               model=model_name(f"selfie-{variant}", sha))
+                               model=model_name(f"selfie-{variant}", sha), one_thread=True)
         self.backend = self.network.backend
         self._maps: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
