@@ -234,7 +234,7 @@ def test_wheel_contains_the_obs_script(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     wheel = next(tmp_path.glob("cbs_obs-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    for f in ("cbs_obs_panel.py", "cbsobs_core.py", "cbsobs_supervisor.py", "engine_stopped.png"):
+    for f in ("cbs_obs_panel.py", "cbsobs_core.py", "cbsobs_supervisor.py", "cbsobs_qtview.py", "engine_stopped.png"):
         assert f"cbs_obs/plugin/{f}" in names, names
     # installed (not editable), the script finds the cbs-obs beside it without any note or PATH
     prefix = tmp_path / "env"
