@@ -218,9 +218,10 @@ class MovingLayer:
             valid = np.ones(motion.valid.shape, bool)
         else:
             coords, valid = chain
-            maps = motion.full_map(coords, region, (ch, cw))
-            fresh = remap_region(source, maps)
-            inside = (maps[0] >= x0) & (maps[0] <= x1 - 1) & (maps[1] >= y0) & (maps[1] <= y1 - 1)
+            xy = motion.full_map(coords, region, (ch, cw))
+            fresh = remap_region(source, xy)
+            mx, my = xy[..., 0], xy[..., 1]
+            inside = (mx >= x0) & (mx <= x1 - 1) & (my >= y0) & (my <= y1 - 1)
             covered = motion.full_mask(valid, region, (ch, cw)) * inside
         trusted = motion.full_mask(self._trust, region, (ch, cw))
         weight = (covered * (1.0 - (1.0 - self.blend) * trusted)).astype(np.float32)
