@@ -130,13 +130,15 @@ def is_background() -> bool:
     return getattr(_local, "background", False)
 
 
-def ort_session(model: str | bytes, *, background: bool = False):
+def ort_session(model: str | bytes, *, background: bool = False, num_threads: int | None = None):
     """An ONNX Runtime session with spinning off: engines that alternate would otherwise fight.
-    ``background``: one thread, run on the caller's own (low-priority) thread."""
+    ``background``: one thread, run on the caller's own (low-priority) thread. ``num_threads``: this
+    session's threads when its owner knows better than the global setting (small networks that run
+    side by side, each on one core)."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1 if background else threads()
+    opts.intra_op_num_threads = 1 if background else (num_threads or threads())
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.log_severity_level = 3
     return ort.InferenceSession(model, sess_options=opts, providers=list(ort_providers()))

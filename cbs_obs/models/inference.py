@@ -89,16 +89,18 @@ class Network:
                  backend: str = "onnx", dynamic_hw: bool = False, example_scale: float = 1.0,
                  tolerance: float = 1e-3, describe: Callable | None = None, model: str | None = None,
                  inputs: tuple[str, ...] = ("input",), onnx: Callable[[], str | bytes] | None = None,
-                 background: bool = False):
+                 background: bool = False, threads: int | None = None):
         """``describe(module) -> dict``: facts about the network (output shapes...) kept beside the export,
         so they are known without building the module; read them from ``self.facts``. ``onnx``: for
-        networks that exist only as ONNX, returns the file or its bytes (no torch module)."""
+        networks that exist only as ONNX, returns the file or its bytes (no torch module). ``threads``:
+        ONNX Runtime threads for this network (default: the global setting, ``device.threads``)."""
         if backend not in BACKENDS:
             raise UnknownNameError("backend", backend, BACKENDS)
         self.key, self._build, self._onnx = key, build, onnx
         self._example = (tuple(example_shape), example_scale, dynamic_hw, tolerance)
         self._describe, self._want = describe, backend
         self._background = background
+        self._threads = threads
         self.model = model or key
         self.inputs = tuple(inputs)
         self.module = None
@@ -146,7 +148,7 @@ class Network:
             if self._want == "onnx" and onnx_preferred():
                 if path.exists() and path.with_suffix(".verified").exists() and \
                         (self._describe is None or facts.exists()):
-                    self.session = ort_session(str(path))
+                    self.session = ort_session(str(path), num_threads=self._threads)
                     if self._describe is not None:
                         self.facts = json.loads(facts.read_text(encoding="utf-8"))
                 else:
@@ -156,7 +158,7 @@ class Network:
 
                     example = torch.rand(*shape) * scale
                     self.session = export_session(self._module(), example, self.key, dynamic_hw=dynamic_hw,
-                                                  tolerance=tolerance)
+                                                  tolerance=tolerance, threads=self._threads)
             if self._describe is not None and not self.facts:
                 self.facts = self._describe(self._module())
                 if self.session is not None:

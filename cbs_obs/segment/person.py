@@ -11,6 +11,7 @@ from ..models.download import sha256_of
 from ..models.inference import BACKENDS, Network, model_name
 from ..models.onnx_runtime import cache_key
 from .base import ClassProbs
+from .tflite_runner import IMPORT_FORMAT
 
 
 class PersonSegmenter:
@@ -24,7 +25,7 @@ class PersonSegmenter:
     classes = ("background", "person")
 
     def __init__(self, weights: Path | None = None, *, variant: str = "landscape", progress: bool = True,
-                 backend: str = "onnx"):
+                 backend: str = "onnx", threads: int | None = None):
         from ..errors import UnknownNameError
 
         if variant not in ("landscape", "general"):
@@ -43,8 +44,8 @@ class PersonSegmenter:
             return graph
 
         sha = sha256_of(path)
-        self.network = Network(cache_key("selfie", sha), build, (1, 3, *self.input_size), backend=backend,
-                               model=model_name(f"selfie-{variant}", sha))
+        self.network = Network(cache_key("selfie", sha, IMPORT_FORMAT), build, (1, 3, *self.input_size),
+                               backend=backend, model=model_name(f"selfie-{variant}", sha), threads=threads)
         self.backend = self.network.backend
         self._maps: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
