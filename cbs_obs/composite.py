@@ -22,7 +22,7 @@ def class_mask(probs: ClassProbs, assignments: list[Assignment], size: tuple[int
     engine snaps edges to the frame with a guided filter)."""
     strengths = {a.strength for a in assignments}
     if len(strengths) > 1:  # classes sharing a style with different strengths
-        return sum(class_mask(probs, [a], size, options, upsample) for a in assignments)
+        return sum(as_array(class_mask(probs, [a], size, options, upsample)) for a in assignments)
     small = probs.mask([a.cls for a in assignments], hard=options.hard)
     strength = strengths.pop()
     if options.feather > 0:
@@ -36,6 +36,8 @@ def class_mask(probs: ClassProbs, assignments: list[Assignment], size: tuple[int
         mask = small
     elif upsample is not None and not options.hard:
         mask = upsample(small, size, cutoff=c)  # sure pixels stay bit-exact
+        if isinstance(mask, Stretched):
+            return Stretched(mask.small * np.float32(strength), mask.factor) if strength != 1.0 else mask
     else:
         mask = cv2.resize(small, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
     if options.hard and options.feather == 0:
@@ -53,6 +55,37 @@ Box = tuple[int, int, int, int]  # y0, y1, x0, x1
 
 
 @dataclass(frozen=True)
+class Stretched:
+    """A mask held at 1/``factor`` of the frame's size (both sides divisible by it), stretched
+    bilinearly only where a blend needs it. A styled room's mask is 1 on most of the frame:
+    stretching all of it to 720p costs more than the blend of the few places where it is not.
+    Any part of it equals the same part of the whole stretch (``full``) exactly."""
+
+    small: np.ndarray  # float32
+    factor: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.small.shape[0] * self.factor, self.small.shape[1] * self.factor
+
+    def full(self) -> np.ndarray:
+        h, w = self.shape
+        return cv2.resize(self.small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+    def region(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        """``full()[y0:y1, x0:x1]`` for a box on the factor's grid: bilinear stretching reads at most one
+        small pixel beyond the box, so that margin is stretched along and cut off again."""
+        k = self.factor
+        sh, sw = self.small.shape
+        sy0, sx0 = max(0, y0 // k - 1), max(0, x0 // k - 1)
+        sy1, sx1 = min(sh, y1 // k + 1), min(sw, x1 // k + 1)
+        part = cv2.resize(self.small[sy0:sy1, sx0:sx1], ((sx1 - sx0) * k, (sy1 - sy0) * k),
+                          interpolation=cv2.INTER_LINEAR)
+        oy, ox = y0 - sy0 * k, x0 - sx0 * k
+        return part[oy:oy + y1 - y0, ox:ox + x1 - x0]
+
+
+@dataclass(frozen=True)
 class Patch:
     """A styled picture that covers only ``box`` of the frame (a styled face, a styled person): the
     frame itself elsewhere. Saves building a whole styled frame just to blend a part of it."""
@@ -64,8 +97,13 @@ class Patch:
 Styled = np.ndarray | Patch
 
 
+def as_array(r: np.ndarray | Stretched) -> np.ndarray:
+    """A mask at full size, whichever way it is held."""
+    return r.full() if isinstance(r, Stretched) else r
+
+
 def composite(frame: np.ndarray, layers: list[tuple[np.ndarray, Styled]]) -> np.ndarray:
-    """``layers``: (mask R float32 HxW, styled T: uint8 HxWx3 or a Patch) pairs; ``frame`` is I.
+    """``layers``: (mask R: float32 HxW or Stretched, styled T: uint8 HxWx3 or a Patch) pairs; ``frame`` is I.
 
     Only where some R is above 0 is blended (a styled person or face covers a part of the frame);
     the rest of the frame is copied, as the formula gives there anyway. Where a Patch ends T is I,
@@ -73,6 +111,12 @@ def composite(frame: np.ndarray, layers: list[tuple[np.ndarray, Styled]]) -> np.
     if not layers:
         return frame
     h, w = frame.shape[:2]
+    if len(layers) == 1 and not isinstance(layers[0][1], Patch):
+        r, t = layers[0]
+        coarse = r.small if isinstance(r, Stretched) else r[::8, ::8]
+        if (coarse >= 1).mean() > 0.3:  # a styled room: T wherever R is 1, blended only where the frame shows through
+            return _blend_room(frame, r, t)
+    layers = [(as_array(r), t) for r, t in layers]
     boxes = [_support(r, t, (h, w)) for r, t in layers]
     live = sorted(((b, r, t) for b, (r, t) in zip(boxes, layers, strict=True) if b is not None),
                   key=lambda x: -_area(x[0]))
@@ -122,6 +166,47 @@ def _support(r: np.ndarray, t: Styled, shape: tuple[int, int], whole: float = 0.
     return box
 
 
+def _through(r: np.ndarray, tile: int = 16, grow: bool = False) -> tuple[list[Box], list[Box]]:
+    """Where the frame shows through a room layer (R < 1), in runs of ``tile``-pixel tiles along each
+    band of rows: (runs where R is 0 throughout, the person's inside: the frame is copied; runs to
+    blend, the person's edge). ``grow``: count each pixel's neighbours too (R to be stretched
+    bilinearly reads them)."""
+    h, w = r.shape
+    th, tw = -(-h // tile), -(-w // tile)
+    below = np.zeros((th * tile, tw * tile), np.uint8)
+    above = np.zeros_like(below)
+    cv2.compare(r, 1.0, cv2.CMP_LT, dst=below[:h, :w])
+    cv2.compare(r, 0.0, cv2.CMP_GT, dst=above[:h, :w])
+    if grow:
+        below, above = cv2.dilate(below, np.ones((3, 3), np.uint8)), cv2.dilate(above, np.ones((3, 3), np.uint8))
+    shows, styled = _tiles(below, th, tw, tile), _tiles(above, th, tw, tile)
+    blend = shows & styled
+    blend |= _close(blend) & shows  # fewer, longer runs (a blend where R is 0 gives the frame exactly)
+    return _runs(shows & ~blend, tile, h, w), _runs(blend, tile, h, w)
+
+
+def _tiles(mask: np.ndarray, th: int, tw: int, tile: int) -> np.ndarray:
+    """Per tile: is any pixel of ``mask`` set."""
+    return np.bitwise_or.reduce(mask.reshape(th, tile, tw * tile), axis=1).reshape(th, tw, tile).any(2)
+
+
+def _close(tiles: np.ndarray, gap: int = 3) -> np.ndarray:
+    k = np.ones((1, gap + 1), np.uint8)
+    return cv2.erode(cv2.dilate(tiles.view(np.uint8), k), k) > 0
+
+
+def _runs(tiles: np.ndarray, tile: int, h: int, w: int) -> list[Box]:
+    """The set tiles as boxes: one per run of consecutive tiles along each band of rows."""
+    th, tw = tiles.shape
+    flat = np.zeros((th, tw + 2), np.int8)
+    flat[:, 1:-1] = tiles
+    change = np.flatnonzero(np.diff(flat.ravel()))
+    starts, ends = change[::2], change[1::2]
+    ty, tx0, tx1 = starts // (tw + 2), starts % (tw + 2), ends % (tw + 2)
+    return [(int(y) * tile, min(h, (int(y) + 1) * tile), int(a) * tile, min(w, int(b) * tile))
+            for y, a, b in zip(ty, tx0, tx1, strict=True)]
+
+
 def _crop(r: np.ndarray, t: Styled, box: Box, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(R, T) over ``box``: a Patch outside its own box counts as the frame, with R 0 there."""
     y0, y1, x0, x1 = box
@@ -137,6 +222,24 @@ def _crop(r: np.ndarray, t: Styled, box: Box, frame: np.ndarray) -> tuple[np.nda
         rr[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] = r[iy0:iy1, ix0:ix1]
         tt[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] = t.pixels[iy0 - py0:iy1 - py0, ix0 - px0:ix1 - px0]
     return rr, tt
+
+
+def _blend_room(frame: np.ndarray, r: np.ndarray | Stretched, t: np.ndarray) -> np.ndarray:
+    """One full-frame layer that is 1 on most of the frame (a styled room): U is T there, and only the
+    tile runs where the frame shows through (about a third of a 720p webcam frame) are blended."""
+    out = t.copy()
+    if isinstance(r, Stretched):
+        k = r.factor
+        copy, blend = _through(r.small, 32 // k or 1, grow=True)
+        copy, blend = ([(y0 * k, y1 * k, x0 * k, x1 * k) for y0, y1, x0, x1 in boxes] for boxes in (copy, blend))
+    else:
+        copy, blend = _through(r)
+    for y0, y1, x0, x1 in copy:
+        out[y0:y1, x0:x1] = frame[y0:y1, x0:x1]
+    for y0, y1, x0, x1 in blend:
+        rb = r.region(y0, y1, x0, x1) if isinstance(r, Stretched) else r[y0:y1, x0:x1]
+        cv2.blendLinear(t[y0:y1, x0:x1], frame[y0:y1, x0:x1], rb, 1.0 - rb, dst=out[y0:y1, x0:x1])
+    return out
 
 
 def _blend(frame: np.ndarray, layers: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:

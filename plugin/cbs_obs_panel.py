@@ -50,8 +50,11 @@ FPS_REDRAW_S = 10.0  # ... and this often when only its fps figure changes
 MEDIA_NAME = "cbs-obs"
 CARD_NAME = "cbs-obs engine stopped"
 CARD_FILE = core.HERE / "engine_stopped.png"
-SOURCES = [("demo", "built-in demo clip"), ("0", "camera 0"), ("1", "camera 1"), ("2", "camera 2"),
-           ("3", "camera 3"), ("file", "a video file (below)")]
+# short labels everywhere: OBS opens its Scripts window narrow, and the widest label or list entry sets the
+# panel's width; anything wider than the window is cut off at the right (the status line loses its end)
+SOURCES = [("demo", "demo clip"), ("0", "camera 0"), ("1", "camera 1"), ("2", "camera 2"), ("3", "camera 3"),
+           ("file", "video file")]
+SEGMENTERS = [("person", "person"), ("person-face", "person + face"), ("cityscapes", "street scenes")]
 CAMERA_KINDS = ("v4l2_input", "dshow_input", "av_capture_input", "macos-avcapture")
 PICTURE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
 
@@ -223,7 +226,9 @@ class Panel:
     def action(self, method: str, path: str, what: str, body=None) -> None:
         def run():
             status, data = self.client.call(method, path, body)
-            if status not in (200, 201):
+            if status == 0:  # the engine is not running: the status line says so; no warning (OBS pops its log)
+                self.log(f"{what} not sent: " + data.get("error", "the engine does not answer"))
+            elif status not in (200, 201):
                 self.report(f"{what} failed: " + data.get("error", f"HTTP {status}"))
             else:
                 self.log(f"{what}: done")
@@ -274,18 +279,22 @@ class Panel:
         else:
             self.log(text)
 
-    def status(self) -> str:
+    def status_lines(self) -> list[str]:
         with self.lock:
             state, error = self.state, self.error
             if state is None and not error.startswith(("engine exited", "cannot")):
                 error = self.down_reason or error  # why it is down matters more than what failed meanwhile
         sup = self.supervisor.describe(answering=state is not None, shown=error) if self.supervisor is not None else ""
-        text = core.status_line(state, error=error, supervisor=sup)
+        lines = core.status_lines(state, error=error, supervisor=sup)
         if state is None and (self.supervisor is None or not self.supervisor.running):
-            text += "; press Start engine"
+            lines.append("press Start engine")
         if self.camera_note:
-            text += "; " + self.camera_note
-        return text
+            lines.append(self.camera_note)
+        return lines
+
+    def status(self) -> str:
+        """The status on one line (the Script Log); the panel shows status_lines() a row each."""
+        return "; ".join(self.status_lines())
 
 
 PANEL = Panel() if obs is not None else None
@@ -453,12 +462,13 @@ def _update():
     settings = PANEL.settings
     if settings is None:
         return
-    status = PANEL.status()
+    lines = PANEL.status_lines()
+    status = "; ".join(lines)
     if status != PANEL.last_status:
         if status.split(":")[0].split(";")[0] != PANEL.last_status.split(":")[0].split(";")[0]:
             PANEL.logs.put((obs.LOG_INFO, "status: " + status))  # running <-> stopped, said once
         PANEL.last_status = status
-        obs.obs_data_set_string(settings, "status", status)
+        obs.obs_data_set_string(settings, "status", core.panel_text(lines))
     with PANEL.lock:
         state, due, desired = PANEL.state, PANEL.mirror_due, PANEL.desired
         PANEL.mirror_due = False
@@ -839,7 +849,7 @@ def _rebuild(props):
     """Add the engine-dependent controls on the props OBS shows (class controls, presets, status)."""
     with PANEL.lock:
         state, styles = PANEL.state, list(PANEL.styles)
-    obs.obs_data_set_string(PANEL.settings, "status", PANEL.status())
+    obs.obs_data_set_string(PANEL.settings, "status", core.panel_text(PANEL.status_lines()))
     classes_prop = obs.obs_properties_get(props, "classes")
     group = obs.obs_property_group_content(classes_prop)
     for name in PANEL.class_props:
@@ -858,15 +868,16 @@ def _rebuild(props):
         choices = core.style_choices(styles)
         groups = state.get("groups") or {}
         for cls in core.look_names(state):
-            # short labels (the class's own rows follow it): the Scripts window is narrow
-            label = f"{cls} ({'+'.join(groups[cls])})" if cls in groups else cls
-            lst = obs.obs_properties_add_list(group, "style_" + cls, label, obs.OBS_COMBO_TYPE_LIST,
+            # the class name alone (the class's own rows follow it): the Scripts window is narrow
+            lst = obs.obs_properties_add_list(group, "style_" + cls, cls, obs.OBS_COMBO_TYPE_LIST,
                                               obs.OBS_COMBO_FORMAT_STRING)
+            if cls in groups:
+                obs.obs_property_set_long_description(lst, f"{cls} = {' + '.join(groups[cls])}")
             for name in choices:
                 obs.obs_property_list_add_string(lst, name, name)
             obs.obs_property_set_modified_callback(lst, _on_style_changed)
             obs.obs_properties_add_float_slider(group, "strength_" + cls, "  strength", 0.0, 1.0, 0.05)
-            obs.obs_properties_add_int_slider(group, "param_" + cls, "  radius / block", 1, 99, 1)
+            obs.obs_properties_add_int_slider(group, "param_" + cls, "  size", 1, 99, 1)
             obs.obs_properties_add_color(group, "colour_" + cls, "  colour")
             obs.obs_properties_add_path(group, "picture_" + cls, "  picture", obs.OBS_PATH_FILE,
                                         "Pictures (*.png *.jpg *.jpeg *.webp)", None)
@@ -900,9 +911,10 @@ def script_properties():
                                 "Videos (*.mp4 *.mkv *.mov *.webm *.avi);;All files (*)", None)
     seg = obs.obs_properties_add_list(props, "segmenter", "Segmenter", obs.OBS_COMBO_TYPE_LIST,
                                       obs.OBS_COMBO_FORMAT_STRING)
-    obs.obs_property_list_add_string(seg, "person (webcam)", "person")
-    obs.obs_property_list_add_string(seg, "person-face (face apart)", "person-face")
-    obs.obs_property_list_add_string(seg, "cityscapes (street scenes)", "cityscapes")
+    for value, label in SEGMENTERS:
+        obs.obs_property_list_add_string(seg, label, value)
+    obs.obs_property_set_long_description(seg, "person: a webcam's person and background; person + face: the face "
+                                                "styled apart; street scenes: road, cars, sky... (Cityscapes)")
     obs.obs_properties_add_int(props, "port", "Engine port", 1024, 65535, 1)
     # short labels: OBS's Scripts window is narrow, and the longest label sets where every control starts
     auto = obs.obs_properties_add_bool(props, "autostart", "Start with OBS")

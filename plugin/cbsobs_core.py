@@ -259,27 +259,44 @@ def look_specs(look: dict) -> dict:
     return {a["cls"]: (a["style"], float(a.get("strength", 1.0))) for a in (look or {}).get("assignments", [])}
 
 
-def status_line(state: dict | None, *, error: str = "", supervisor: str = "") -> str:
-    """One line with the engine's truth: running or not, look, preset, fps, last error."""
+def status_lines(state: dict | None, *, error: str = "", supervisor: str = "") -> list[str]:
+    """The engine's truth, a short line each: running or not, fps, each styled class, preset, last error.
+
+    Short lines because OBS's Scripts window opens narrow (its properties view about 280 px wide): the panel
+    shows one per row (panel_text), the Script Log gets them on one line (status_line)."""
     if not state:
-        text = "engine stopped" + (f": {_short(error)}" if error else "")
-        return text + (f" ({supervisor})" if supervisor else "")
+        lines = ["engine stopped" + (f": {_short(error)}" if error else "")]
+        return lines + ([supervisor] if supervisor else [])
     look = state.get("look") or {}
-    parts = [f"{c} {s} {st:.0%}" for c, (s, st) in look_specs(look).items()]  # spaces: the panel wraps lines
     stats = state.get("stats") or {}
-    text = (f"engine running: {', '.join(parts) or 'no class styled'}"
-            f"{'' if look.get('enabled', True) else ' (styling off)'}; preset {state.get('preset') or '-'}; "
-            f"{stats.get('fps', 0):.1f} fps; source {stats.get('source', '?')}")
+    lines = ["engine running", f"{stats.get('fps', 0):.1f} fps, source {stats.get('source', '?')}"]
+    lines += [f"{c} {s} {st:.0%}" for c, (s, st) in look_specs(look).items()] or ["no class styled"]
+    if not look.get("enabled", True):
+        lines.append("styling off")
+    lines.append(f"preset {state.get('preset') or '-'}")
     last = error or stats.get("last_error") or ""
     if last.startswith("no virtual camera"):  # OBS plays the MJPEG stream; the virtual camera is not needed here
         last = error
     if last:
-        text += f"; last error: {_short(last)}"
-    return text + (f" ({supervisor})" if supervisor else "")
+        lines.append(f"last error: {_short(last)}")
+    return lines + ([supervisor] if supervisor else [])
+
+
+def status_line(state: dict | None, *, error: str = "", supervisor: str = "") -> str:
+    """The same on one line, for the Script Log."""
+    return "; ".join(status_lines(state, error=error, supervisor=supervisor))
+
+
+def panel_text(lines: list[str], width: int = 24) -> str:
+    """Lines for an OBS info text: one per row, and words longer than ``width`` (paths, URLs) given places
+    to break (a zero-width space), since Qt wraps only between words and one long word widens the whole panel."""
+    def breakable(word: str) -> str:
+        return word if len(word) <= width else "\u200b".join(word[i:i + width] for i in range(0, len(word), width))
+    return "\n".join(" ".join(breakable(w) for w in line.split(" ")) for line in lines)
 
 
 def _short(text: str, limit: int = 160) -> str:
-    """A long message cut for the status line (the Script Log has it whole): OBS widens the panel to fit it."""
+    """A long message cut for the status line (the Script Log has it whole)."""
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 

@@ -72,6 +72,7 @@ class Supervisor:
         if self.running:
             return
         self._stop.clear()
+        self.starts = 0  # "restarted Nx" counts restarts after crashes, not the user's own Start clicks
         self._thread = threading.Thread(target=self._run, name="cbs-obs-engine", daemon=True)
         self._thread.start()
 

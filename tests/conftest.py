@@ -149,22 +149,31 @@ def thirds_colours(img) -> tuple:
     return tuple(tuple(int(v) for v in img[h // 2, (2 * i + 1) * w // 6]) for i in range(3))
 
 
-@pytest.fixture(scope="module")
-def thirds_engine(tmp_path_factory):
-    """The live app with the Thirds segmenter (classes background, face, body; group person)."""
+def start_thirds_engine(cfg: Path):
+    """The live app with the Thirds segmenter (classes background, face, body; group person), on a free port;
+    stop it with ``engine.app.stop()``."""
     from cbs_obs.app import AppConfig, ControlSettings, LiveApp
     from cbs_obs.engine import EngineConfig, SourceOptions
     from cbs_obs.look import Look
     from cbs_obs.segment import SEGMENTERS, SegmenterKind, register_segmenter
 
-    register_segmenter(SegmenterKind("thirds", lambda weights, **o: Thirds(), lambda weights: Thirds.classes,
-                                     "test: background | face | body by thirds"))
-    cfg = tmp_path_factory.mktemp("thirds")
+    if "thirds" not in SEGMENTERS:
+        register_segmenter(SegmenterKind("thirds", lambda weights, **o: Thirds(), lambda weights: Thirds.classes,
+                                         "test: background | face | body by thirds"))
     engine = EngineConfig(source="demo", segmenter="thirds", source_options=SourceOptions(loop=True))
     app = LiveApp(AppConfig(engine=engine, look=Look(), outputs=(),
                             control=ControlSettings(port=0, token=TOKEN, presets=cfg / "presets.json")))
     app.start()
     app.engine.server, app.engine.controller, app.engine.app = app.server, app.controller, app
-    yield app.engine
-    app.stop()
-    del SEGMENTERS["thirds"]
+    return app.engine
+
+
+@pytest.fixture(scope="module")
+def thirds_engine(tmp_path_factory):
+    """The live app with the Thirds segmenter (classes background, face, body; group person)."""
+    from cbs_obs.segment import SEGMENTERS
+
+    engine = start_thirds_engine(tmp_path_factory.mktemp("thirds"))
+    yield engine
+    engine.app.stop()
+    SEGMENTERS.pop("thirds", None)

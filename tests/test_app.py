@@ -107,6 +107,33 @@ def test_an_engine_started_by_a_program_stops_when_that_program_dies(person_mode
     assert "the program that started the engine has gone" in log.read_text()
 
 
+
+def test_an_engine_stopped_by_obs_exits_cleanly_while_it_watches_stdin(person_model, tmp_path):
+    """Stop engine in OBS sends SIGTERM to an engine run with --stop-with-stdin, its stdin still open: it must
+    close cleanly, not abort at exit ("Fatal Python error ... could not acquire lock for <stdin>")."""
+    port = free_port()
+    log = tmp_path / "engine.log"
+    with open(log, "w") as out:
+        p = subprocess.Popen([CLI, "run", "demo", "--null", "--port", str(port), "--stop-with-stdin"],
+                             stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        def serving():
+            try:
+                return urllib.request.urlopen(f"http://127.0.0.1:{port}/api/stats", timeout=1).status == 200
+            except OSError:
+                return False
+
+        assert wait_for(serving, timeout=90), "the engine never came up:\n" + log.read_text()
+        p.terminate()
+        code = p.wait(30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.stdin.close()
+    text = log.read_text()
+    assert "Fatal Python error" not in text, text[-2000:]
+    assert code == 0, f"exit code {code}\n{text[-2000:]}"
+
 class Stalled:
     """An output that hangs on its first frame (a stuck virtual camera, a disk that stopped answering)."""
 

@@ -183,3 +183,44 @@ def test_patches_count_as_the_frame_outside_their_box(frame):
     assert np.abs(out.astype(np.float32) - expect).max() <= 1.0
     untouched = (body == 0) & (face == 0)
     np.testing.assert_array_equal(out[untouched], frame[untouched])
+
+
+@pytest.mark.parametrize("size", [(256, 384), (250, 371)])  # whole tiles, and sizes that end mid-tile
+def test_a_styled_room_blends_only_where_the_frame_shows_through_with_the_formula_everywhere(size):
+    """A room layer is 1 almost everywhere: the compositor blends only the tile runs where R < 1
+    (the person, the soft edge, stray unsure pixels) and must still give the formula's every pixel."""
+    rng = np.random.default_rng(5)
+    h, w = size
+    frame = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    t = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    yy, xx = np.mgrid[:h, :w]
+    r = np.clip((np.hypot(yy - h * 0.6, xx - w * 0.5) - 60) / 12, 0, 1).astype(np.float32)  # a soft-edged person
+    r[3, w - 1] = 0.5  # a stray unsure pixel in the last column
+    r[h - 1, 0] = 0.0  # and one in the last row
+    out = composite(frame, [(r, t)])
+    expected = np.clip(t * r[..., None] + frame * (1 - r[..., None]) + 0.5, 0, 255).astype(np.uint8)
+    assert np.abs(out.astype(int) - expected).max() <= 1
+    assert out[h - 1, 0].tolist() == frame[h - 1, 0].tolist() and (out[r == 1] == t[r == 1]).all()
+
+
+@pytest.mark.parametrize("factor", [2, 3])
+def test_a_mask_held_small_gives_the_same_picture_as_the_mask_stretched_in_full(factor):
+    """The live room's mask stays at the guide's size and is stretched only in the runs the compositor
+    blends: every pixel must equal compositing with the whole stretched mask."""
+    from cbs_obs.composite import Stretched
+
+    rng = np.random.default_rng(7)
+    h, w = 48 * factor, 80 * factor
+    yy, xx = np.mgrid[:h // factor, :w // factor]
+    small = np.clip((np.hypot(yy - 30, xx - 40) - 10) / 4, 0, 1).astype(np.float32)
+    small[0, -1] = 0.3  # unsure pixels on the border
+    small[-1, 0] = 0.0
+    mask = Stretched(small, factor)
+    full = mask.full()
+    assert full.shape == (h, w)
+    k = factor
+    for box in [(0, 16, 0, 16), (8 * k, 24 * k, 4 * k, 40 * k), (h - 2 * k, h, w - 4 * k, w)]:
+        np.testing.assert_array_equal(mask.region(*box), full[box[0]:box[1], box[2]:box[3]])
+    frame = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    t = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(composite(frame, [(mask, t)]), composite(frame, [(full, t)]))

@@ -118,7 +118,7 @@ def test_script_with_engine_down_says_so_without_exceptions(display, tmp_path):
     try:
         _log_has(o, "[cbs-obs] status: engine stopped: engine not reachable at http://127.0.0.1:", 15)
         o.client().trigger_hot_key_by_name("cbs_obs.next_preset")
-        _log_has(o, "next preset failed: engine not reachable", 10)
+        _log_has(o, "next preset not sent: engine not reachable", 10)
     finally:
         o.stop()
     log = o.obs_log()
@@ -273,8 +273,9 @@ def _is_green(img):
     return img is not None and _corner_is(img, (0, 255, 0), 60)
 
 
-def _combo_boxes(png, x=990, top=250):
-    """Style combos in the panel's Look group (found by their colour in a screenshot): their centres' y."""
+def _combo_boxes(png, x=900, top=250):
+    """Style combos in the panel's Look group (found by their colour in a screenshot): their centres' y. x=900 is
+    inside every list at the enlarged size and left of a colour row's "Select color" button (same colour)."""
     img = cv2.imread(str(png))
     col = img[:, x].astype(int)
     group = next(y for y in range(top, img.shape[0]) if abs(col[y] - [56, 46, 43]).sum() < 6)
@@ -375,7 +376,7 @@ def test_one_click_path_as_a_streamer(display, tmp_path, person_model):
         # a style picked in the panel: the background's style list, typed like a user ("color" = green)
         combos = _combo_boxes(shot)
         assert len(combos) >= 2, f"no style lists in the panel (see {shot})"
-        screen.click(995, combos[0])
+        screen.click(905, combos[0])
         screen.type("color")
         screen.key("Return")
         wait_until(lambda: _engine_style(port) == "color", 15, "the panel's choice to reach the engine")
@@ -436,7 +437,7 @@ def test_one_click_path_as_a_streamer(display, tmp_path, person_model):
         wait_until(lambda: not _engine_pids(port), 15, "the camera engine to stop")
 
         # back to the demo clip; Start engine: the engine comes back with the look
-        _pick_source(screen, "built-in demo clip", "9-source-list")
+        _pick_source(screen, "demo clip", "9-source-list")
         _press(screen, "Start engine")
         wait_until(lambda: _engine_style(port) == "color", 60, "Start engine again, with the look")
 
@@ -513,7 +514,7 @@ def test_script_added_while_the_engine_runs_shows_its_classes_and_a_live_status(
         shot = screen.shot("4-before-person-picked")
         combos = _combo_boxes(shot)
         assert len(combos) == 4, f"expected style lists for background, face, body, person (see {shot})"
-        screen.click(995, combos[3])
+        screen.click(905, combos[3])
         screen.type("color")
         screen.key("Return")
         wait_until(lambda: ("person", "color") in [(a.cls, a.style) for a in thirds_engine.look.assignments], 15,
@@ -529,4 +530,107 @@ def test_script_added_while_the_engine_runs_shows_its_classes_and_a_live_status(
         screen.shot("5-person-picked")
     finally:
         o.stop()
+    assert "Traceback" not in o.obs_log()
+
+
+PANEL_BG, GROUP_BG, HANDLE = (42, 33, 31), (56, 46, 43), (75, 64, 60)  # BGR in OBS 29's default theme
+
+
+def _runs(row, x0: int, x1: int) -> list:
+    """(start, end, colour) of each run of one colour in ``row[x0:x1]``."""
+    runs, start = [], x0
+    for x in range(x0 + 1, x1 + 1):
+        if x == x1 or tuple(row[x]) != tuple(row[start]):
+            runs.append((start, x, tuple(int(v) for v in row[start])))
+            start = x
+    return runs
+
+
+def _panel_fit(png, window) -> dict:
+    """Where the panel's content ends and its scroll area's visible part ends, from a screenshot.
+
+    OBS's properties view scrolls vertically only: content wider than the view is cut at its right edge, and
+    every wrapped line in it (the status line) loses its end. The Look group spans the content's full width, so
+    its right edge (when it is in view) is the content's; the vertical scroll bar's handle marks where the
+    visible part ends; text cut by that edge has pixels right at it."""
+    img = cv2.imread(str(png)).astype(int)
+    wx, wy, ww, wh = window
+    mid = wx + ww // 2
+    bars, groups = [], []
+    for y in range(wy, min(wy + wh, img.shape[0])):
+        runs = _runs(img[y], mid, min(wx + ww, img.shape[1]))
+        for (_, _, before), (s, e, colour) in zip(runs, runs[1:], strict=False):
+            if before == PANEL_BG and colour == HANDLE and 6 <= e - s <= 14:
+                bars.append((s, y))
+            if before == PANEL_BG and colour == GROUP_BG and e - s >= 100:
+                groups.append((e, y))
+    assert bars, f"no scroll bar in the panel (see {png})"
+    bar = max(x for x, _ in bars)
+    top = min(y for x, y in bars if x == bar)
+    area = img[top:wy + wh - 70, mid:bar]
+    text_x = np.nonzero((area.min(axis=2) > 150).any(axis=0))[0]
+    return {"group_end": max(e for e, _ in groups) if groups else None, "bar": bar,
+            "text_end": mid + int(text_x.max()) if len(text_x) else 0}
+
+
+def _assert_fits(png, window, *, group: bool) -> dict:
+    fit = _panel_fit(png, window)
+    assert fit["bar"] - fit["text_end"] >= 6, f"text is cut at the panel's right edge: {fit} ({png})"
+    if group:
+        assert fit["group_end"] is not None, f"the Look group is not in view (see {png})"
+        assert fit["bar"] - fit["group_end"] >= 6, f"the panel is wider than its view and cut at the right: {fit} " \
+                                                   f"({png})"
+        assert fit["text_end"] <= fit["group_end"], f"text runs past the panel's edge: {fit} ({png})"
+    return fit
+
+
+def _assert_panel_fits(screen, window, name: str) -> None:
+    """The panel as OBS shows it (status line in view), then scrolled down to its Look group: nothing cut."""
+    fit = _assert_fits(screen.shot(name), window, group=False)
+    screen.xdo("mousemove", fit["bar"] - 265, window[1] + 300)  # the label column's empty left part
+    clicks = 0
+    while clicks < 8:  # the wheel, a click at a time, until the Look group is in view
+        screen.xdo("click", 5)
+        clicks += 1
+        time.sleep(0.4)
+        shot = screen.shot(f"{name}-scrolled")
+        if _panel_fit(shot, window)["group_end"] is not None:
+            break
+    _assert_fits(shot, window, group=True)
+    screen.xdo("click", "--repeat", clicks, 4)  # back to the top
+    time.sleep(0.3)
+
+
+def test_panel_fits_the_default_scripts_window(display, tmp_path):
+    """The Scripts window at the size OBS opens it: nothing in the panel is cut at the right, so the status
+    line (engine running with a look, then engine stopped) is read whole. Screenshots under tmp_path/shots."""
+    from tests.conftest import start_thirds_engine
+    from tests.obs_ui import ScriptsWindow, Screen, require_xdotool
+
+    require_xdotool()
+    _write_token(TOKEN)
+    engine = start_thirds_engine(tmp_path / "engine")
+    o = Obs(tmp_path, display, env={"CBS_OBS_PORT": str(engine.server.port)}).start()
+    try:
+        screen = Screen(display, tmp_path / "shots")
+        win = ScriptsWindow(screen).open()
+        win.add_script(_cli("obs", "plugin-path").stdout.strip())
+        _log_has(o, "panel shows controls for background, face, body, person", 10)
+        time.sleep(2)
+        window = win.geometry()
+        _assert_panel_fits(screen, window, "1-default-size-engine-running")
+
+        api(engine, "PATCH", "/api/look", {"assignments": {"background": "color:#ff00ff", "face": "blur:21",
+                                                           "body": "pixelate:16"}})
+        time.sleep(3.5)  # the panel polls each second and redraws itself at most every 1.5 s
+        _assert_panel_fits(screen, window, "2-default-size-long-look")
+
+        engine.app.stop()
+        _log_has(o, "[cbs-obs] status: engine stopped: engine not reachable", 10)
+        time.sleep(3)
+        _assert_panel_fits(screen, window, "3-default-size-engine-stopped")
+        assert win.geometry() == window  # still the size OBS opened it at
+    finally:
+        o.stop()
+        engine.app.stop()
     assert "Traceback" not in o.obs_log()

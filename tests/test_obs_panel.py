@@ -67,6 +67,24 @@ def test_status_line_tells_the_engines_truth():
     assert core.status_line(None, error="exited with code 1").startswith("engine stopped: exited with code 1")
 
 
+def test_status_is_short_lines_for_the_narrow_scripts_window():
+    """OBS opens its Scripts window about 280 px wide for the panel: the status is a short line per fact, and a
+    long word (a path, a URL) gets places to break, or it would widen the panel past the window's edge."""
+    state = {"look": {"assignments": [{"cls": "background", "style": "color:#ff00ff", "strength": 1.0},
+                                      {"cls": "person", "style": "blur:21", "strength": 0.5}], "enabled": True},
+             "preset": "Green", "stats": {"fps": 14.84, "source": "ok", "last_error": ""}}
+    error = "cannot read /home/someone/Pictures/holidays/2026/a-very-long-file-name-for-a-background.png"
+    lines = core.status_lines(state, error=error, supervisor="started by OBS, pid 4242")
+    assert lines[:5] == ["engine running", "14.8 fps, source ok", "background color:#ff00ff 100%",
+                         "person blur:21 50%", "preset Green"]
+    text = core.panel_text(lines)
+    assert text.count("\n") == len(lines) - 1
+    words = [w for line in text.split("\n") for word in line.split(" ") for w in word.split("\u200b")]
+    assert max(len(w) for w in words) <= 24
+    assert text.replace("\u200b", "").replace("\n", "; ") == core.status_line(state, error=error,
+                                                                              supervisor="started by OBS, pid 4242")
+
+
 def test_token_is_read_from_the_file_cbs_obs_writes(tmp_path, monkeypatch):
     from cbs_obs.control import token as tokens
 
@@ -216,7 +234,7 @@ def test_wheel_contains_the_obs_script(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     wheel = next(tmp_path.glob("cbs_obs-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    for f in ("cbs_obs_panel.py", "cbsobs_core.py", "cbsobs_supervisor.py", "engine_stopped.png"):
+    for f in ("cbs_obs_panel.py", "cbsobs_core.py", "cbsobs_supervisor.py", "cbsobs_qtview.py", "engine_stopped.png"):
         assert f"cbs_obs/plugin/{f}" in names, names
     # installed (not editable), the script finds the cbs-obs beside it without any note or PATH
     prefix = tmp_path / "env"
@@ -276,3 +294,43 @@ def test_live_redraw_says_why_when_this_process_has_no_obs():
     r = cbsobs_qtview.ViewRefresher()
     assert not r.available and "no way to redraw the Scripts window" in r.why_not
     assert r.request() is False and r.run_on_ui(lambda: None) is False
+
+
+@pytest.mark.parametrize("platform", ["win32", "darwin"])
+def test_live_redraw_is_off_on_windows_and_macos_and_says_so(monkeypatch, platform):
+    """Windows builds use another C++ ABI and macOS was never tried: the panel says to press Refresh there."""
+    import cbsobs_qtview
+
+    monkeypatch.setattr(cbsobs_qtview.sys, "platform", platform)
+    r = cbsobs_qtview.ViewRefresher()
+    assert not r.available and f"Linux builds of OBS only (this is {platform})" in r.why_not
+    assert r.request() is False
+
+
+def test_live_redraw_works_with_qt6_libraries(tmp_path):
+    """OBS 28+ for Linux from Flatpak or the Ubuntu PPA is built with Qt 6, whose QList is laid out unlike Qt 5's.
+    Not a Qt 6 OBS (none can be installed here): real Qt 6 libraries (PySide6's) in a process with a real
+    QApplication, a window named like OBS's Scripts window holding an OBSPropertiesView with a ReloadProperties
+    slot, and a stand-in for libobs's obs_queue_task (tests/qt6_scripts_window.py). The binding finds the view,
+    asks for the redraw from another thread and it runs on Qt's main thread, waits while the user types in the
+    panel or a dialog is open, and frees the lists Qt 6 hands it."""
+    pytest.importorskip("PySide6.QtWidgets", reason="PySide6 not installed (pip install -e .[test]): it carries the "
+                                                     "Qt 6 libraries this test binds to")
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("QT_")}
+    r = subprocess.run([sys.executable, str(ROOT / "tests" / "qt6_scripts_window.py"), str(ROOT / "plugin")],
+                       capture_output=True, text=True, timeout=120, env={**env, "QT_QPA_PLATFORM": "offscreen"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["available"] and out["qt_major"] == 6 and out["qt_version"].startswith("6."), out
+    assert out["top_level_found"] == [True, True] and "ScriptsTool" in out["names"]
+    assert out["children_of_window"][0] == out["children_of_window"][1] > 30
+    assert out["view_parent_is_holder"] and out["view_found_below_window"]
+    assert set(out["task_kinds"]) == {0}  # OBS_TASK_UI
+    assert out["redraw"] == {"reloads": 1, "on_main_thread": True, "redraws": 1}
+    assert out["job_on_main_thread"]
+    assert out["focus_is_field"] and out["typing_in_panel"] == {"reloads": 1, "busy_skips": 1}
+    assert out["typing_elsewhere"] == {"reloads": 2, "busy_skips": 1}
+    assert out["modal_dialog"] == {"reloads": 2, "busy_skips": 2}
+    assert out["top_level_count"] >= 42
+    assert out["rss_growth_kb_50k_lists"] < 2000, out  # 50,000 lists of 42+ pointers unfreed: about 25 MB
+    assert out["after_window_closed"] == {"available": True, "redraws": 2}  # no view, no redraw, no crash

@@ -38,6 +38,8 @@ def register(sub) -> None:
                    help="consecutive frames styled naively (every frame in full) for comparison (default 30)")
     b.add_argument("--compare-sync", action="store_true", help="person720: also run --moving sync as a reference")
     b.add_argument("--room-change", action="store_true", help="bg720: also time a room change (a light switched on)")
+    b.add_argument("--room-style", default="starry-blue", metavar="STYLE",
+                   help="bg720: the room's style (default starry-blue), e.g. blur")
     b.add_argument("--cityscapes-frame", type=str, metavar="PNG", help="a 1024x2048 Cityscapes frame")
     b.add_argument("--compare-naive", action="store_true",
                    help="also time the paper's method run naively (DABNet + TransformerNet, torch eager, full size)")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from dataclasses import replace
@@ -81,9 +82,12 @@ def _run_engine(engine, *, show_stats: bool, duration: float | None, stop_with_s
 
 def _wait_for_eof(stop) -> None:
     """Our parent holds the other end of stdin: when it exits, even killed or crashed, the OS closes it
-    and this read returns. So an engine started by OBS never outlives OBS (keeping the camera busy)."""
+    and this read returns. So an engine started by OBS never outlives OBS (keeping the camera busy).
+    The file descriptor is read, not sys.stdin: a thread blocked in the buffered reader holds its lock,
+    and Python aborts at exit ("could not acquire lock ... at interpreter shutdown") when stopped otherwise."""
     try:
-        while sys.stdin.buffer.read(4096):
+        fd = sys.stdin.fileno()
+        while os.read(fd, 4096):
             pass
     except (OSError, ValueError, AttributeError):
         pass

@@ -14,6 +14,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..composite import Stretched
 from ..segment.base import ClassProbs
 from .motion import Motion
 
@@ -24,10 +25,14 @@ class GuidedUpsampler:
     The filter runs against the frame at about 640 px across (``guide_side``); the result is then
     stretched to full size: edges 2-3x finer than the segmenter's at a quarter of full-size cost."""
 
-    def __init__(self, frame: np.ndarray, radius: int = 1, eps: float = 1e-3, guide_side: int = 640):
+    def __init__(self, frame: np.ndarray, radius: int = 1, eps: float = 1e-3, guide_side: int = 640,
+                 stretched: bool = False):
+        """``stretched``: return masks as ``Stretched`` (held at the guide's size, stretched only where the
+        compositor blends) when the frame's sides divide by the guide's factor; else full-size arrays."""
         h, w = frame.shape[:2]
         self.size = (h, w)
         k = max(1, round(max(h, w) / guide_side))
+        self.stretch = k if stretched and k > 1 and h % k == 0 and w % k == 0 else 0
         gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         if k > 1:
             gray = cv2.resize(gray, (-(-w // k), -(-h // k)), interpolation=cv2.INTER_AREA)
@@ -66,6 +71,8 @@ class GuidedUpsampler:
             ab = cv2.resize(np.dstack([a, b])[cy0:cy1, cx0:cx1], (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
             mask[y0:y1, x0:x1] = np.clip(cv2.multiply(ab[..., 0], self.gray[y0:y1, x0:x1]) + ab[..., 1], 0.0, 1.0)
         mask = _snap(mask, cutoff)  # before stretching: bilinear keeps sure 0s and 1s exact, at a quarter the cost
+        if self.stretch:
+            return Stretched(mask, self.stretch)
         if (gh, gw) != tuple(size):
             mask = cv2.resize(mask, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
         return mask

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..errors import CbsError, InputError
 from ..look import Look
+from ..models.device import frame_ops_on_one_thread
 from ..segment import create_segmenter
 from ..stylizer import ClassStylizer
 from .card import no_signal_card
@@ -103,6 +104,8 @@ class Engine:
         self._first = first
         self.outputs = self._start_outputs()
         self._fanout = Fanout(self.outputs, self._output_failed)
+        if self.source.realtime:
+            frame_ops_on_one_thread()
         self.renderer = Renderer(self.stylizer, self.config.perf, self._pool, self.config.segmenter,
                                  realtime=self.source.realtime)
         self.stats.source_state = "ok"

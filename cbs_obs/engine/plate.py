@@ -83,6 +83,22 @@ def fill_unseen(plate: np.ndarray, seen: np.ndarray) -> np.ndarray:
     return out
 
 
+def _max3(a: np.ndarray) -> np.ndarray:
+    """Per-pixel maximum over the 3 channels (numpy's ``max(axis=2)`` is 20x slower on these small images)."""
+    return cv2.max(cv2.max(a[..., 0], a[..., 1]), a[..., 2])
+
+
+def _median(values: np.ndarray) -> np.ndarray:
+    """Per column, the median (np.median along axis 0 of an N x 3 array, 3x faster)."""
+    n = len(values)
+    lo, hi = (n - 1) // 2, n // 2
+    out = []
+    for c in range(values.shape[1]):
+        part = np.partition(values[:, c], (lo, hi))
+        out.append((part[lo] + part[hi]) / 2)
+    return np.array(out, np.float32)
+
+
 def match_tone(new: np.ndarray, old: np.ndarray, ring: np.ndarray) -> np.ndarray:
     """Scale and shift each channel of ``new`` so that, on the ``ring`` pixels, it has the mean and
     spread of ``old`` (a tile styled with less context comes out in a slightly different tone)."""
@@ -208,13 +224,13 @@ class BackgroundPlate:
             return np.zeros_like(self._streak, bool)
         # slow exposure drift (auto exposure, clouds) is one gain per channel, not a change of the room;
         # the median ignores the part of the room that really changed
-        gain = np.median((self.reference[both] + 1.0) / (small[both] + 1.0), axis=0)
+        gain = _median(cv2.divide(self.reference + 1.0, small + 1.0)[both])
         if np.abs(gain - 1).max() > s.exposure_limit:  # the light really changed: everything is new
             self._relit += 1
             return np.ones_like(self._streak, bool)
         self._relit = 0
-        diff = np.abs(small * gain - self.reference).max(axis=2) > s.threshold
-        clipped = (small.max(axis=2) > 235) | (self.reference.max(axis=2) > 235)  # no gain brings these back
+        diff = _max3(np.abs(small * gain - self.reference)) > s.threshold
+        clipped = (_max3(small) > 235) | (_max3(self.reference) > 235)  # no gain brings these back
         share = self._tile_share(diff & both & ~clipped)
         room = self._tile_share(both)
         return (room > 0.2) & (share > s.tile_fraction * np.maximum(room, 1e-6))
@@ -284,20 +300,22 @@ class BackgroundPlate:
             self._seen_at_style = np.where(self._upsample_tiles(tiles, seen.shape), seen, self._seen_at_style)
             wanted = sorted(self._wanted)
             current = {spec: self._styled.get(spec) for spec in wanted}
-        plate = fill_unseen(plate, seen)
         h, w = plate.shape[:2]
+        filled = None
         for spec in wanted:
             t0 = time.perf_counter()
             old = current[spec]
             try:
                 if old is None or tiles.mean() > s.full_above:
-                    target = self._style(spec, plate)
+                    if filled is None:
+                        filled = fill_unseen(plate, seen)
+                    target = self._style(spec, filled)
                     if old is not None:  # only the changed tiles take the new texture
                         m = self._soft_tiles(tiles, (h, w))
                         target = _mix(old[1], target, m)
                     n_tiles = tiles.size if old is None else int(tiles.sum())
                 else:
-                    target, n_tiles = self._restyle_tiles(spec, plate, old[1], tiles), int(tiles.sum())
+                    target, n_tiles = self._restyle_tiles(spec, plate, seen, old[1], tiles), int(tiles.sum())
             except RemoteUnavailable as e:  # the server is reconnecting: keep showing the last plate, try later
                 log.debug("background not restyled: %s", e)
                 with self._cond:
@@ -324,15 +342,19 @@ class BackgroundPlate:
             self.change_to_styled_s += [now - t for v, t in self._pending if v <= version]
             self._pending = [(v, t) for v, t in self._pending if v > version]
 
-    def _restyle_tiles(self, spec: str, plate: np.ndarray, old: np.ndarray, tiles: np.ndarray) -> np.ndarray:
-        """Style the changed tiles with a context margin; match the tone to the room around them; blend."""
+    def _restyle_tiles(self, spec: str, plate: np.ndarray, seen: np.ndarray, old: np.ndarray,
+                       tiles: np.ndarray) -> np.ndarray:
+        """Style the changed tiles with a context margin (places never seen painted in, in that crop
+        only: a fifth of a tile restyle's time when done for the whole plate); match the tone to the
+        room around them; blend."""
         h, w = plate.shape[:2]
         full = self._upsample_tiles(tiles, (h, w))
         ys, xs = np.nonzero(full)
-        m = self.s.margin
-        y0, y1 = max(0, ys.min() - m), min(h, ys.max() + 1 + m)
-        x0, x1 = max(0, xs.min() - m), min(w, xs.max() + 1 + m)
-        crop = self._style(spec, np.ascontiguousarray(plate[y0:y1, x0:x1]))
+        m, k = self.s.margin, self.s.scale
+        y0, x0 = max(0, ys.min() - m) // k * k, max(0, xs.min() - m) // k * k  # on the small grid
+        y1, x1 = min(h, -(-(ys.max() + 1 + m) // k) * k), min(w, -(-(xs.max() + 1 + m) // k) * k)
+        region = fill_unseen(plate[y0:y1, x0:x1], seen[y0 // k:-(-y1 // k), x0 // k:-(-x1 // k)])
+        crop = self._style(spec, np.ascontiguousarray(region))
         ring = ~full[y0:y1, x0:x1]
         crop = match_tone(crop, old[y0:y1, x0:x1], ring)
         weight = self._soft_tiles(tiles, (h, w))[y0:y1, x0:x1]

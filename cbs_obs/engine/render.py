@@ -207,7 +207,8 @@ class Renderer:
         t1 = time.perf_counter()
         shape = pixels.shape[:2]
         # the room's edge around the person is where a pale band would show: snap those masks to the frame
-        edges = GuidedUpsampler(pixels) if self.settings.edges and static_specs and not look.mask.hard else None
+        edges = GuidedUpsampler(pixels, stretched=True) if self.settings.edges and static_specs and \
+            not look.mask.hard else None
         masks = {spec: class_mask(probs, groups[spec], shape, look.mask, edges if spec in static_specs else None)
                  for spec in groups}
         styled = {spec: inline[spec] if spec in inline else self.layers[spec].patch(shape) for spec in moving_specs}

@@ -89,18 +89,17 @@ class Network:
                  backend: str = "onnx", dynamic_hw: bool = False, example_scale: float = 1.0,
                  tolerance: float = 1e-3, describe: Callable | None = None, model: str | None = None,
                  inputs: tuple[str, ...] = ("input",), onnx: Callable[[], str | bytes] | None = None,
-                 background: bool = False, threads: int | None = None):
+                 one_thread: bool = False):
         """``describe(module) -> dict``: facts about the network (output shapes...) kept beside the export,
         so they are known without building the module; read them from ``self.facts``. ``onnx``: for
-        networks that exist only as ONNX, returns the file or its bytes (no torch module). ``threads``:
-        ONNX Runtime threads for this network (default: the global setting, ``device.threads``)."""
+        networks that exist only as ONNX, returns the file or its bytes (no torch module). ``one_thread``:
+        ONNX Runtime runs it on the caller's thread only (see ``device.ort_session``)."""
         if backend not in BACKENDS:
             raise UnknownNameError("backend", backend, BACKENDS)
         self.key, self._build, self._onnx = key, build, onnx
         self._example = (tuple(example_shape), example_scale, dynamic_hw, tolerance)
         self._describe, self._want = describe, backend
-        self._background = background
-        self._threads = threads
+        self._one_thread = one_thread
         self.model = model or key
         self.inputs = tuple(inputs)
         self.module = None
@@ -121,9 +120,9 @@ class Network:
 
     @classmethod
     def from_onnx(cls, model: str, onnx: Callable[[], str | bytes], inputs: tuple[str, ...], *,
-                  background: bool = False) -> Network:
+                  one_thread: bool = False) -> Network:
         """A network shipped as ONNX: ``onnx()`` gives the file (or bytes) when it must run here."""
-        return cls(model, None, model=model, inputs=inputs, onnx=onnx, background=background)
+        return cls(model, None, model=model, inputs=inputs, onnx=onnx, one_thread=one_thread)
 
     def _cached_facts(self) -> dict:
         facts = onnx_path(self.key).with_suffix(".json")
@@ -138,7 +137,7 @@ class Network:
             if self._local_ready:
                 return
             if self._onnx is not None:
-                self.session = ort_session(self._onnx(), background=self._background)
+                self.session = ort_session(self._onnx(), one_thread=self._one_thread)
                 self.backend = "onnx"
                 self._local_ready = True
                 return
@@ -148,7 +147,7 @@ class Network:
             if self._want == "onnx" and onnx_preferred():
                 if path.exists() and path.with_suffix(".verified").exists() and \
                         (self._describe is None or facts.exists()):
-                    self.session = ort_session(str(path), num_threads=self._threads)
+                    self.session = ort_session(str(path), one_thread=self._one_thread)
                     if self._describe is not None:
                         self.facts = json.loads(facts.read_text(encoding="utf-8"))
                 else:
@@ -158,7 +157,7 @@ class Network:
 
                     example = torch.rand(*shape) * scale
                     self.session = export_session(self._module(), example, self.key, dynamic_hw=dynamic_hw,
-                                                  tolerance=tolerance, threads=self._threads)
+                                                  tolerance=tolerance, one_thread=self._one_thread)
             if self._describe is not None and not self.facts:
                 self.facts = self._describe(self._module())
                 if self.session is not None:

@@ -39,7 +39,7 @@ def cache_key(*parts: str) -> str:
 
 
 def export_session(module: torch.nn.Module, example: torch.Tensor, key: str, *, dynamic_hw: bool = False,
-                   tolerance: float = 1e-3, threads: int | None = None):
+                   tolerance: float = 1e-3, one_thread: bool = False):
     """An ORT session equivalent to ``module`` (NCHW in, one tensor out), or None if export fails.
 
     A graph that agreed with torch gets a ``.verified`` mark beside it, so later runs can load it
@@ -63,7 +63,7 @@ def export_session(module: torch.nn.Module, example: torch.Tensor, key: str, *, 
             log.warning("ONNX export failed (%s); running in torch instead", e)
             Path(tmp).unlink(missing_ok=True)
             return None
-    session = ort_session(str(path), num_threads=threads)
+    session = ort_session(str(path), one_thread=one_thread)
     with torch.inference_mode():
         expected = module(example).numpy()
     got = session.run(None, {"input": example.numpy()})[0]

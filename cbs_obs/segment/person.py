@@ -25,7 +25,7 @@ class PersonSegmenter:
     classes = ("background", "person")
 
     def __init__(self, weights: Path | None = None, *, variant: str = "landscape", progress: bool = True,
-                 backend: str = "onnx", threads: int | None = None):
+                 backend: str = "onnx"):
         from ..errors import UnknownNameError
 
         if variant not in ("landscape", "general"):
@@ -44,8 +44,10 @@ class PersonSegmenter:
             return graph
 
         sha = sha256_of(path)
+        # a 256x144 network (about 5 ms): one thread; the live engine runs it beside the frame loop, and a
+        # second ONNX Runtime thread cost about 4% of a core in hand-offs for no gain (bg720, 2 cores)
         self.network = Network(cache_key("selfie", sha, IMPORT_FORMAT), build, (1, 3, *self.input_size),
-                               backend=backend, model=model_name(f"selfie-{variant}", sha), threads=threads)
+                               backend=backend, model=model_name(f"selfie-{variant}", sha), one_thread=True)
         self.backend = self.network.backend
         self._maps: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 

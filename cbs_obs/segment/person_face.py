@@ -78,9 +78,9 @@ class PersonFaceSegmenter:
 
     def __init__(self, weights: Path | None = None, *, variant: str = "landscape", progress: bool = True,
                  backend: str = "onnx", max_faces: int = 4, edge: float = 0.03, redetect_every: int = 15):
-        self.person = PersonSegmenter(weights, variant=variant, progress=progress, backend=backend, threads=1)
-        self.tracker = FaceTracker(FaceDetector(backend=backend, progress=progress, threads=1),
-                                   FaceLandmarker(backend=backend, progress=progress, threads=1),
+        self.person = PersonSegmenter(weights, variant=variant, progress=progress, backend=backend)
+        self.tracker = FaceTracker(FaceDetector(backend=backend, progress=progress, one_thread=True),
+                                   FaceLandmarker(backend=backend, progress=progress, one_thread=True),
                                    max_faces=max_faces, redetect_every=redetect_every)
         self._faces_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faces")
         self.edge = float(edge)

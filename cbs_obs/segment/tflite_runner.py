@@ -50,7 +50,7 @@ def _flat_outputs(graph):
 class TfliteRunner:
     """``runner(x)``: x float32 NCHW [1, 3, H, W] -> list of outputs as float32 arrays in TFLite shapes."""
 
-    def __init__(self, path: Path, name: str, *, backend: str = "onnx", threads: int | None = None):
+    def __init__(self, path: Path, name: str, *, backend: str = "onnx", one_thread: bool = False):
         self.input_size = tflite_input_size(path)
 
         def build():
@@ -64,7 +64,7 @@ class TfliteRunner:
 
         sha = sha256_of(path)
         self.network = Network(cache_key(name, sha, IMPORT_FORMAT), build, (1, 3, *self.input_size), backend=backend,
-                               describe=describe, model=model_name(name, sha), threads=threads)
+                               describe=describe, model=model_name(name, sha), one_thread=one_thread)
         self.backend = self.network.backend
         self.output_names = tuple(self.network.facts["output_names"])
         self.shapes = [tuple(s) for s in self.network.facts["shapes"]]

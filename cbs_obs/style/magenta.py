@@ -66,7 +66,7 @@ def _network_for(model: str, background: bool) -> Network:
     with _lock:
         path = registry.ensure(model)
         source = _symbolic_transform if model == "arbitrary-transform" else (lambda: str(path))
-        return Network.from_onnx(model_name(model, sha256_of(path)), source, INPUTS[model], background=background)
+        return Network.from_onnx(model_name(model, sha256_of(path)), source, INPUTS[model], one_thread=background)
 
 
 def _symbolic_transform() -> bytes:
