@@ -179,9 +179,9 @@ class FaceDetector:
     """BlazeFace short range. ``detect(frame)`` -> Detections normalised to the frame (best first)."""
 
     def __init__(self, weights: Path | None = None, *, backend: str = "onnx", progress: bool = True,
-                 options: DecodeOptions = DecodeOptions()):
+                 one_thread: bool = False, options: DecodeOptions = DecodeOptions()):
         path = registry.ensure("face-detection-short", weights=weights, progress=progress)
-        self.runner = TfliteRunner(path, "face-detection-short", backend=backend)
+        self.runner = TfliteRunner(path, "face-detection-short", backend=backend, one_thread=one_thread)
         self.size = self.runner.input_size[0]
         self.anchors = ssd_anchors(AnchorOptions(input_height=self.size, input_width=self.size))
         self.options = options

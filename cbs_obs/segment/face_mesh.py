@@ -110,9 +110,10 @@ def project(landmarks: np.ndarray, rect: NormRect) -> np.ndarray:
 class FaceLandmarker:
     """``run(frame, rect)`` -> (landmarks normalised to the frame [468, 3], face presence score)."""
 
-    def __init__(self, weights: Path | None = None, *, backend: str = "onnx", progress: bool = True):
+    def __init__(self, weights: Path | None = None, *, backend: str = "onnx", progress: bool = True,
+                 one_thread: bool = False):
         path = registry.ensure("face-landmark", weights=weights, progress=progress)
-        self.runner = TfliteRunner(path, "face-landmark", backend=backend)
+        self.runner = TfliteRunner(path, "face-landmark", backend=backend, one_thread=one_thread)
         self.size = self.runner.input_size[0]
         sizes = [int(np.prod(s)) for s in self.runner.shapes]
         self._lm = sizes.index(NUM_LANDMARKS * 3)

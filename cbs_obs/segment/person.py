@@ -11,6 +11,7 @@ from ..models.download import sha256_of
 from ..models.inference import BACKENDS, Network, model_name
 from ..models.onnx_runtime import cache_key
 from .base import ClassProbs
+from .tflite_runner import IMPORT_FORMAT
 
 
 class PersonSegmenter:
@@ -45,8 +46,8 @@ class PersonSegmenter:
         sha = sha256_of(path)
         # a 256x144 network (about 5 ms): one thread; the live engine runs it beside the frame loop, and a
         # second ONNX Runtime thread cost about 4% of a core in hand-offs for no gain (bg720, 2 cores)
-        self.network = Network(cache_key("selfie", sha), build, (1, 3, *self.input_size), backend=backend,
-                               model=model_name(f"selfie-{variant}", sha), one_thread=True)
+        self.network = Network(cache_key("selfie", sha, IMPORT_FORMAT), build, (1, 3, *self.input_size),
+                               backend=backend, model=model_name(f"selfie-{variant}", sha), one_thread=True)
         self.backend = self.network.backend
         self._maps: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 

@@ -7,6 +7,7 @@ the person mask, so ``body=...`` styles hair and clothes and leaves the face unt
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -64,6 +65,11 @@ class PersonFaceSegmenter:
 
     ``max_faces``: how many faces get their own oval. ``edge``: softness of the face edge as a
     fraction of the face width. ``variant``/``backend``: as for the person segmenter.
+
+    The person network and the face networks do not depend on each other within a frame (the face
+    crops come from the previous frame's landmarks), so they run side by side, each in a one-thread
+    ONNX Runtime session: on two cores a frame's segmentation costs the slower of the two, not their
+    sum, and neither network's threads wait on the other's.
     """
 
     name = "person-face"
@@ -73,9 +79,10 @@ class PersonFaceSegmenter:
     def __init__(self, weights: Path | None = None, *, variant: str = "landscape", progress: bool = True,
                  backend: str = "onnx", max_faces: int = 4, edge: float = 0.03, redetect_every: int = 15):
         self.person = PersonSegmenter(weights, variant=variant, progress=progress, backend=backend)
-        self.tracker = FaceTracker(FaceDetector(backend=backend, progress=progress),
-                                   FaceLandmarker(backend=backend, progress=progress),
+        self.tracker = FaceTracker(FaceDetector(backend=backend, progress=progress, one_thread=True),
+                                   FaceLandmarker(backend=backend, progress=progress, one_thread=True),
                                    max_faces=max_faces, redetect_every=redetect_every)
+        self._faces_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faces")
         self.edge = float(edge)
         self.backend = self.person.backend
         self.faces: list[TrackedFace] = []  # the last frame's faces, for callers that want the landmarks
@@ -90,8 +97,9 @@ class PersonFaceSegmenter:
     def segment(self, frame: np.ndarray, t: float | None = None) -> ClassProbs:
         """``t``: the frame's time in seconds (default: now, right for live sources; a video file
         processed offline passes its frames' own times so the smoothing sees the clip's real rate)."""
+        faces_job = self._faces_worker.submit(self.tracker.process, frame, t)
         person_small = self.person.person_probability(frame)
-        faces = self.tracker.process(frame, t)
+        faces = faces_job.result()
         self.faces = faces
         gh, gw = self.grid(frame.shape[:2])
         person = cv2.resize(person_small, (gw, gh), interpolation=cv2.INTER_LINEAR)

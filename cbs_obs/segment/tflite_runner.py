@@ -14,6 +14,10 @@ from ..models.download import sha256_of
 from ..models.inference import Network, model_name
 from ..models.onnx_runtime import cache_key
 
+# Part of every imported model's export key: a graph exported by an older importer is not reused.
+# 2: fixed sizes baked in (no run-time pad arithmetic), SAME pads inside the convolutions, PReLU as one node.
+IMPORT_FORMAT = "2"
+
 
 def tflite_input_size(path: Path) -> tuple[int, int]:
     """(H, W) of a .tflite model's input, read from the file (no torch needed)."""
@@ -37,7 +41,7 @@ def _flat_outputs(graph):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             outs = self.graph(x)
             outs = outs if isinstance(outs, tuple) else (outs,)
-            flat = [(o.permute(0, 2, 3, 1) if o.dim() == 4 else o).reshape(o.shape[0], -1) for o in outs]
+            flat = [(o.permute(0, 2, 3, 1) if o.dim() == 4 else o).flatten(1) for o in outs]
             return torch.cat(flat, dim=1)
 
     return FlatOutputs()
@@ -46,7 +50,7 @@ def _flat_outputs(graph):
 class TfliteRunner:
     """``runner(x)``: x float32 NCHW [1, 3, H, W] -> list of outputs as float32 arrays in TFLite shapes."""
 
-    def __init__(self, path: Path, name: str, *, backend: str = "onnx"):
+    def __init__(self, path: Path, name: str, *, backend: str = "onnx", one_thread: bool = False):
         self.input_size = tflite_input_size(path)
 
         def build():
@@ -59,8 +63,8 @@ class TfliteRunner:
                     "shapes": [list(s) for s in module.graph.output_shapes]}
 
         sha = sha256_of(path)
-        self.network = Network(cache_key(name, sha), build, (1, 3, *self.input_size), backend=backend,
-                               describe=describe, model=model_name(name, sha))
+        self.network = Network(cache_key(name, sha, IMPORT_FORMAT), build, (1, 3, *self.input_size), backend=backend,
+                               describe=describe, model=model_name(name, sha), one_thread=one_thread)
         self.backend = self.network.backend
         self.output_names = tuple(self.network.facts["output_names"])
         self.shapes = [tuple(s) for s in self.network.facts["shapes"]]
