@@ -15,11 +15,12 @@ from .segment.base import ClassProbs
 
 
 def class_mask(probs: ClassProbs, assignments: list[Assignment], size: tuple[int, int],
-               options: MaskOptions, upsample=None) -> np.ndarray:
+               options: MaskOptions, upsample=None, stretched: bool = False) -> np.ndarray | Stretched:
     """R for one style group at output ``size`` = (H, W): feathered, cut off, scaled by strength.
 
     ``upsample(small, size)``: how the small mask reaches output size (default bilinear; the live
-    engine snaps edges to the frame with a guided filter)."""
+    engine snaps edges to the frame with a guided filter). ``stretched``: when the output size is a
+    whole multiple of the mask's, return it as ``Stretched`` (the compositor stretches only what it blends)."""
     strengths = {a.strength for a in assignments}
     if len(strengths) > 1:  # classes sharing a style with different strengths
         return sum(as_array(class_mask(probs, [a], size, options, upsample)) for a in assignments)
@@ -39,6 +40,9 @@ def class_mask(probs: ClassProbs, assignments: list[Assignment], size: tuple[int
         if isinstance(mask, Stretched):
             return Stretched(mask.small * np.float32(strength), mask.factor) if strength != 1.0 else mask
     else:
+        k = size[0] // small.shape[0]
+        if stretched and not options.hard and k > 1 and (small.shape[0] * k, small.shape[1] * k) == tuple(size):
+            return Stretched(small * np.float32(strength) if strength != 1.0 else small, k)
         mask = cv2.resize(small, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
     if options.hard and options.feather == 0:
         mask = (mask >= 0.5).astype(np.float32)  # hard at output resolution, with smooth (not blocky) contours
@@ -116,7 +120,7 @@ def composite(frame: np.ndarray, layers: list[tuple[np.ndarray, Styled]]) -> np.
         coarse = r.small if isinstance(r, Stretched) else r[::8, ::8]
         if (coarse >= 1).mean() > 0.3:  # a styled room: T wherever R is 1, blended only where the frame shows through
             return _blend_room(frame, r, t)
-    layers = [(as_array(r), t) for r, t in layers]
+    layers = [(_full_size(r, t, (h, w)), t) for r, t in layers]
     boxes = [_support(r, t, (h, w)) for r, t in layers]
     live = sorted(((b, r, t) for b, (r, t) in zip(boxes, layers, strict=True) if b is not None),
                   key=lambda x: -_area(x[0]))
@@ -137,6 +141,21 @@ def composite(frame: np.ndarray, layers: list[tuple[np.ndarray, Styled]]) -> np.
         parts = [x for x in live if (_overlap(x[0], box) if n else x[0] == box)]
         y0, y1, x0, x1 = box
         out[y0:y1, x0:x1] = _blend(frame[y0:y1, x0:x1], [_crop(r, t, box, frame) for _, r, t in parts])
+    return out
+
+
+def _full_size(r: np.ndarray | Stretched, t: Styled, shape: tuple[int, int]) -> np.ndarray:
+    """R as a frame-size array. Behind a Patch R is read only inside the patch's box (outside it T is
+    the frame), so only that box is stretched; the rest stays zero pages that are never touched."""
+    if not isinstance(r, Stretched):
+        return r
+    if not isinstance(t, Patch):
+        return r.full()
+    k, (h, w) = r.factor, shape
+    y0, y1, x0, x1 = t.box
+    y0, x0, y1, x1 = y0 // k * k, x0 // k * k, min(h, -(-y1 // k) * k), min(w, -(-x1 // k) * k)
+    out = np.zeros(shape, np.float32)
+    out[y0:y1, x0:x1] = r.region(y0, y1, x0, x1)
     return out
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cbs_obs.composite import build_masks, composite
+from cbs_obs.composite import Patch, build_masks, composite
 from cbs_obs.errors import SettingsError, UnknownNameError
 from cbs_obs.look import Assignment, Look, MaskOptions
 from cbs_obs.segment.base import ClassProbs
@@ -162,7 +162,6 @@ def test_layers_covering_part_of_the_frame_follow_the_formula_and_leave_the_rest
 def test_patches_count_as_the_frame_outside_their_box(frame):
     """A styled face and a styled body handed over as patches (styled pixels for a box only) give the
     formula with T = I outside each box, also where the two masks share a soft edge."""
-    from cbs_obs.composite import Patch
 
     rng = np.random.default_rng(7)
     h, w = frame.shape[:2]
@@ -203,7 +202,7 @@ def test_a_styled_room_blends_only_where_the_frame_shows_through_with_the_formul
     assert out[h - 1, 0].tolist() == frame[h - 1, 0].tolist() and (out[r == 1] == t[r == 1]).all()
 
 
-@pytest.mark.parametrize("factor", [2, 3])
+@pytest.mark.parametrize("factor", [2, 3, 5])
 def test_a_mask_held_small_gives_the_same_picture_as_the_mask_stretched_in_full(factor):
     """The live room's mask stays at the guide's size and is stretched only in the runs the compositor
     blends: every pixel must equal compositing with the whole stretched mask."""
@@ -224,3 +223,7 @@ def test_a_mask_held_small_gives_the_same_picture_as_the_mask_stretched_in_full(
     frame = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
     t = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
     np.testing.assert_array_equal(composite(frame, [(mask, t)]), composite(frame, [(full, t)]))
+    # a styled person: the inverse mask behind a Patch over part of the frame (read only inside its box)
+    person, inverse = Stretched(1 - small, factor), 1 - full
+    patch = Patch((5, h - 7, 9, w // 2 + 3), t[5:h - 7, 9:w // 2 + 3].copy())
+    np.testing.assert_array_equal(composite(frame, [(person, patch)]), composite(frame, [(inverse, patch)]))

@@ -209,8 +209,8 @@ class Renderer:
         # the room's edge around the person is where a pale band would show: snap those masks to the frame
         edges = GuidedUpsampler(pixels, stretched=True) if self.settings.edges and static_specs and \
             not look.mask.hard else None
-        masks = {spec: class_mask(probs, groups[spec], shape, look.mask, edges if spec in static_specs else None)
-                 for spec in groups}
+        masks = {spec: class_mask(probs, groups[spec], shape, look.mask, edges if spec in static_specs else None,
+                                  stretched=True) for spec in groups}
         styled = {spec: inline[spec] if spec in inline else self.layers[spec].patch(shape) for spec in moving_specs}
         for spec in moving_specs:
             self._boxes[spec] = box_of(probs.mask([a.cls for a in groups[spec]]), shape)
