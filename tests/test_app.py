@@ -66,6 +66,14 @@ def test_default_run_without_virtual_camera_driver_streams(person_model):
     assert "$(" not in out, "the panel hint must be something a user can type, not shell syntax"
 
 
+def _serving(port: int) -> bool:
+    """The engine's control API answers on ``port``."""
+    try:
+        return urllib.request.urlopen(f"http://127.0.0.1:{port}/api/stats", timeout=1).status == 200
+    except OSError:
+        return False
+
+
 def test_an_engine_started_by_a_program_stops_when_that_program_dies(person_model, tmp_path):
     """The OBS script starts the engine with --stop-with-stdin; when OBS is killed (no chance to stop
     it), the engine must not live on holding the camera and the port."""
@@ -80,13 +88,7 @@ def test_an_engine_started_by_a_program_stops_when_that_program_dies(person_mode
     boss = subprocess.Popen([sys.executable, "-c", parent], stdout=subprocess.PIPE, text=True)
     engine_pid = int(boss.stdout.readline())
     try:
-        def serving():
-            try:
-                return urllib.request.urlopen(f"http://127.0.0.1:{port}/api/stats", timeout=1).status == 200
-            except OSError:
-                return False
-
-        assert wait_for(serving, timeout=90), "the engine never came up:\n" + log.read_text()
+        assert wait_for(lambda: _serving(port), timeout=90), "the engine never came up:\n" + log.read_text()
         boss.kill()  # like OBS killed or crashed: nothing runs its clean-up
         boss.wait(10)
 
@@ -117,13 +119,7 @@ def test_an_engine_stopped_by_obs_exits_cleanly_while_it_watches_stdin(person_mo
         p = subprocess.Popen([CLI, "run", "demo", "--null", "--port", str(port), "--stop-with-stdin"],
                              stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT)
     try:
-        def serving():
-            try:
-                return urllib.request.urlopen(f"http://127.0.0.1:{port}/api/stats", timeout=1).status == 200
-            except OSError:
-                return False
-
-        assert wait_for(serving, timeout=90), "the engine never came up:\n" + log.read_text()
+        assert wait_for(lambda: _serving(port), timeout=90), "the engine never came up:\n" + log.read_text()
         p.terminate()
         code = p.wait(30)
     finally:

@@ -490,18 +490,14 @@ def test_script_added_while_the_engine_runs_shows_its_classes_and_a_live_status(
     click, redraws its status line by itself when the look changes elsewhere, and a style picked for
     `person` styles face and body."""
     from tests.conftest import thirds_colours
-    from tests.obs_ui import ScriptsWindow, Screen, require_xdotool
+    from tests.obs_ui import require_xdotool
 
     require_xdotool()
     _write_token(TOKEN)
     url = thirds_engine.server.url
     o = Obs(tmp_path, display, env={"CBS_OBS_PORT": str(thirds_engine.server.port)}).start()
     try:
-        screen = Screen(display, tmp_path / "shots")
-        win = ScriptsWindow(screen).open()
-        win.add_script(_cli("obs", "plugin-path").stdout.strip())
-        _log_has(o, "panel shows controls for background, face, body, person", 10)
-        time.sleep(2)
+        screen, win = _script_added_through_the_window(o, display, tmp_path)
         screen.shot("1-script-added-engine-running-default-size")
         win.enlarge()
         time.sleep(2)
@@ -584,6 +580,18 @@ def _assert_fits(png, window, *, group: bool) -> dict:
     return fit
 
 
+def _script_added_through_the_window(o, display, tmp_path):
+    """Tools -> Scripts -> + with the panel script, OBS already running; waits for the panel's controls."""
+    from tests.obs_ui import ScriptsWindow, Screen
+
+    screen = Screen(display, tmp_path / "shots")
+    win = ScriptsWindow(screen).open()
+    win.add_script(_cli("obs", "plugin-path").stdout.strip())
+    _log_has(o, "panel shows controls for background, face, body, person", 10)
+    time.sleep(2)
+    return screen, win
+
+
 def _assert_panel_fits(screen, window, name: str) -> None:
     """The panel as OBS shows it (status line in view), then scrolled down to its Look group: nothing cut."""
     fit = _assert_fits(screen.shot(name), window, group=False)
@@ -605,18 +613,14 @@ def test_panel_fits_the_default_scripts_window(display, tmp_path):
     """The Scripts window at the size OBS opens it: nothing in the panel is cut at the right, so the status
     line (engine running with a look, then engine stopped) is read whole. Screenshots under tmp_path/shots."""
     from tests.conftest import start_thirds_engine
-    from tests.obs_ui import ScriptsWindow, Screen, require_xdotool
+    from tests.obs_ui import require_xdotool
 
     require_xdotool()
     _write_token(TOKEN)
     engine = start_thirds_engine(tmp_path / "engine")
     o = Obs(tmp_path, display, env={"CBS_OBS_PORT": str(engine.server.port)}).start()
     try:
-        screen = Screen(display, tmp_path / "shots")
-        win = ScriptsWindow(screen).open()
-        win.add_script(_cli("obs", "plugin-path").stdout.strip())
-        _log_has(o, "panel shows controls for background, face, body, person", 10)
-        time.sleep(2)
+        screen, win = _script_added_through_the_window(o, display, tmp_path)
         window = win.geometry()
         _assert_panel_fits(screen, window, "1-default-size-engine-running")
 
