@@ -40,15 +40,26 @@ def class_mask(probs: ClassProbs, assignments: list[Assignment], size: tuple[int
         if isinstance(mask, Stretched):
             return Stretched(mask.small * np.float32(strength), mask.factor) if strength != 1.0 else mask
     else:
-        k = size[0] // small.shape[0]
-        if stretched and not options.hard and k > 1 and (small.shape[0] * k, small.shape[1] * k) == tuple(size):
-            return Stretched(small * np.float32(strength) if strength != 1.0 else small, k)
+        ratio = _stretch_ratio(small.shape, size) if stretched and not options.hard else None
+        if ratio is not None:
+            return Stretched(small * np.float32(strength) if strength != 1.0 else small, *ratio)
         mask = cv2.resize(small, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
     if options.hard and options.feather == 0:
         mask = (mask >= 0.5).astype(np.float32)  # hard at output resolution, with smooth (not blocky) contours
     if strength != 1.0:
         mask = mask * np.float32(strength)
     return np.ascontiguousarray(mask, dtype=np.float32)
+
+
+def _stretch_ratio(small: tuple[int, int], size: tuple[int, int], most: int = 4) -> tuple[int, int] | None:
+    """(factor, over) when ``size`` is ``small`` times factor / over on both sides, ``over`` at most
+    ``most`` (so a tile of about 32 frame pixels holds whole blocks), and larger than 1; else None."""
+    (sh, sw), (h, w) = small[:2], size
+    g = int(np.gcd(h, sh))
+    factor, over = h // g, sh // g
+    if factor <= over or over > most or w * over != sw * factor:
+        return None
+    return factor, over
 
 
 def build_masks(probs: ClassProbs, look: Look, size: tuple[int, int], upsample=None) -> dict[str, np.ndarray]:
@@ -60,32 +71,37 @@ Box = tuple[int, int, int, int]  # y0, y1, x0, x1
 
 @dataclass(frozen=True)
 class Stretched:
-    """A mask held at 1/``factor`` of the frame's size (both sides divisible by it), stretched
-    bilinearly only where a blend needs it. A styled room's mask is 1 on most of the frame:
-    stretching all of it to 720p costs more than the blend of the few places where it is not.
-    Any part of it equals the same part of the whole stretch (``full``) exactly."""
+    """A mask held at a fraction of the frame's size, stretched bilinearly only where a blend needs
+    it: ``factor`` frame pixels for every ``over`` small pixels (``over`` 1: a whole factor; a face
+    and body grid of 384x216 under 1280x720 is 10 for 3). A styled room's mask is 1 on most of the
+    frame, a styled person's is 0 on most of it: stretching all of it to 720p costs more than the
+    blend of the few places where it is neither. Any part of it equals the same part of the whole
+    stretch (``full``) exactly. Also holds a small uint8 picture (H x W x 3) the same way."""
 
-    small: np.ndarray  # float32
+    small: np.ndarray  # float32 (a mask) or uint8 (a picture)
     factor: int
+    over: int = 1
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.small.shape[0] * self.factor, self.small.shape[1] * self.factor
+        return self.small.shape[0] * self.factor // self.over, self.small.shape[1] * self.factor // self.over
 
     def full(self) -> np.ndarray:
         h, w = self.shape
         return cv2.resize(self.small, (w, h), interpolation=cv2.INTER_LINEAR)
 
     def region(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
-        """``full()[y0:y1, x0:x1]`` for a box on the factor's grid: bilinear stretching reads at most one
-        small pixel beyond the box, so that margin is stretched along and cut off again."""
-        k = self.factor
-        sh, sw = self.small.shape
-        sy0, sx0 = max(0, y0 // k - 1), max(0, x0 // k - 1)
-        sy1, sx1 = min(sh, y1 // k + 1), min(sw, x1 // k + 1)
-        part = cv2.resize(self.small[sy0:sy1, sx0:sx1], ((sx1 - sx0) * k, (sy1 - sy0) * k),
+        """``full()[y0:y1, x0:x1]``: bilinear stretching reads at most one small pixel beyond the box,
+        so the blocks of ``over`` small pixels around it (one block of margin) are stretched along and
+        cut off again; a block starts where a frame pixel does, so its samples fall where the whole
+        stretch puts them."""
+        k, q = self.factor, self.over
+        sh, sw = self.small.shape[:2]
+        sy0, sx0 = max(0, (y0 // k - 1) * q), max(0, (x0 // k - 1) * q)
+        sy1, sx1 = min(sh, (-(-y1 // k) + 1) * q), min(sw, (-(-x1 // k) + 1) * q)
+        part = cv2.resize(self.small[sy0:sy1, sx0:sx1], ((sx1 - sx0) * k // q, (sy1 - sy0) * k // q),
                           interpolation=cv2.INTER_LINEAR)
-        oy, ox = y0 - sy0 * k, x0 - sx0 * k
+        oy, ox = y0 - sy0 * k // q, x0 - sx0 * k // q
         return part[oy:oy + y1 - y0, ox:ox + x1 - x0]
 
 
@@ -95,7 +111,14 @@ class Patch:
     frame itself elsewhere. Saves building a whole styled frame just to blend a part of it."""
 
     box: Box
-    pixels: np.ndarray  # uint8, the box's size
+    pixels: np.ndarray | Stretched  # uint8, the box's size (a Stretched one may reach beyond it: cut off)
+
+    def solid(self) -> Patch:
+        """The same patch with its pixels as an array of the box's size."""
+        if not isinstance(self.pixels, Stretched):
+            return self
+        y0, y1, x0, x1 = self.box
+        return Patch(self.box, self.pixels.region(0, y1 - y0, 0, x1 - x0))
 
 
 Styled = np.ndarray | Patch
@@ -115,6 +138,10 @@ def composite(frame: np.ndarray, layers: list[tuple[np.ndarray, Styled]]) -> np.
     if not layers:
         return frame
     h, w = frame.shape[:2]
+    if all(isinstance(t, Patch) for _, t in layers):  # a styled person, face and body: by tiles
+        return _blend_patches(frame, layers)
+    layers = [(r.full() if isinstance(r, Stretched) and r.over != 1 else r, t.solid() if isinstance(t, Patch) else t)
+              for r, t in layers]
     if len(layers) == 1 and not isinstance(layers[0][1], Patch):
         r, t = layers[0]
         coarse = r.small if isinstance(r, Stretched) else r[::8, ::8]
@@ -287,3 +314,150 @@ def _blend(frame: np.ndarray, layers: list[tuple[np.ndarray, np.ndarray]]) -> np
     total = np.minimum(total, np.float32(1))
     out = cv2.blendLinear(acc, frame.astype(np.float32), total, 1 - total)
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+# -- styled patches (a person; a face and a body) by tiles ---------------------------------------------------------
+
+
+def _blend_patches(frame: np.ndarray, layers: list[tuple[np.ndarray | Stretched, Patch]]) -> np.ndarray:
+    """Every layer a Patch: the frame cut into tiles along each band of rows; a tile no layer reaches is
+    the frame, a tile inside one layer's box where its R is 1 throughout (and no other layer reaches)
+    is that layer's T, and only the other tiles (the edges: the person's outline, the soft edge between
+    face and body) are blended, by the full formula with the layers that reach them. Masks held small
+    (``Stretched``) and patches held small are stretched only for the tiles that read them."""
+    h, w = frame.shape[:2]
+    out = frame.copy()
+    tile = _tile_side([r for r, _ in layers])
+    th, tw = -(-h // tile), -(-w // tile)
+    reach = np.zeros((len(layers), th, tw), bool)
+    solid = np.zeros((len(layers), th, tw), bool)
+    for n, (r, t) in enumerate(layers):
+        reach[n], solid[n] = _tile_cover(r, t.box, tile, th, tw, (h, w))
+    count = reach.sum(0)
+    if not count.any():
+        return out
+    # per tile: 0 the frame, 1 + n layer n's T as it is, BLEND the formula with every layer that reaches it;
+    # blend runs take in short gaps between them (fewer, longer runs: the formula is exact there too)
+    blend = (count > 1) | ((count == 1) & ~solid.any(0))
+    blend |= _close(blend)
+    code = np.where(blend, _BLEND, np.where(count == 0, 0, 1 + solid.argmax(0)))
+    ys, x0s, x1s, codes = _code_runs(code)
+    # which layers reach each run: from running counts along each band
+    ahead = np.zeros((len(layers), th, tw + 1), np.int32)
+    np.cumsum(reach, axis=2, out=ahead[:, :, 1:])
+    uses = (ahead[:, ys, x1s] > ahead[:, ys, x0s]).T.tolist()
+    ends = np.flatnonzero(np.diff(ys)) + 1
+    for lo, hi in zip([0, *ends.tolist()], [*ends.tolist(), len(ys)], strict=True):
+        y = int(ys[lo])
+        runs = list(zip(x0s[lo:hi].tolist(), x1s[lo:hi].tolist(), codes[lo:hi].tolist(), uses[lo:hi], strict=True))
+        y0, y1 = y * tile, min(h, (y + 1) * tile)
+        # each layer stretched once per band, over the span of the runs that read it
+        masks, pics, origin = {}, {}, {}
+        for n, (r, t) in enumerate(layers):
+            used = [(a, b, c) for a, b, c, u in runs if c == 1 + n or (c == _BLEND and u[n])]
+            if not used:
+                continue
+            a, b = used[0][0] * tile, min(w, used[-1][1] * tile)
+            origin[n] = a
+            pics[n] = _patch_part(t, (y0, y1, a, b), frame)
+            if any(c == _BLEND for _, _, c in used):
+                masks[n] = _mask_part(r, t.box, (y0, y1, a, b))
+        for a, b, c, u in runs:
+            x0, x1 = a * tile, min(w, b * tile)
+            if c != _BLEND:
+                o = origin[c - 1]
+                out[y0:y1, x0:x1] = pics[c - 1][:, x0 - o:x1 - o]
+                continue
+            parts = [(masks[n][:, x0 - origin[n]:x1 - origin[n]], pics[n][:, x0 - origin[n]:x1 - origin[n]])
+                     for n in masks if u[n]]
+            f = frame[y0:y1, x0:x1]
+            if len(parts) == 1:
+                rb, tb = parts[0]
+                cv2.blendLinear(tb, f, rb, 1.0 - rb, dst=out[y0:y1, x0:x1])
+            elif parts:
+                out[y0:y1, x0:x1] = _blend(f, parts)
+    return out
+
+
+_BLEND = 1 << 20  # a tile code: blended (codes below it: 0 the frame, 1 + n layer n's T)
+
+
+def _tile_side(masks: list[np.ndarray | Stretched], near: int = 32) -> int:
+    """Tiles of about ``near`` frame pixels that hold whole blocks of every mask held small."""
+    step = 1
+    for r in masks:
+        if isinstance(r, Stretched):
+            step = step * r.factor // np.gcd(step, r.factor)
+    return max(1, round(near / step)) * step if step <= 2 * near else step
+
+
+def _tile_cover(r: np.ndarray | Stretched, box: Box, tile: int, th: int, tw: int,
+                shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Per tile: does this layer reach it (R > 0 somewhere in it, inside ``box``), and is it the layer's
+    own throughout (inside ``box``, R = 1 everywhere)."""
+    if isinstance(r, Stretched):  # the small mask: each small pixel and its neighbours (bilinear reads them)
+        small, s = r.small, tile * r.over // r.factor
+        grow = np.ones((3, 3), np.uint8)
+    else:
+        small, s, grow = r, tile, None
+    sh, sw = small.shape
+    below = np.zeros((th * s, tw * s), np.uint8)
+    above = np.zeros_like(below)
+    cv2.compare(small, 1.0, cv2.CMP_LT, dst=below[:sh, :sw])
+    cv2.compare(small, 0.0, cv2.CMP_GT, dst=above[:sh, :sw])
+    if grow is not None:
+        below, above = cv2.dilate(below, grow), cv2.dilate(above, grow)
+    reach, partial = _tiles(above, th, tw, s), _tiles(below, th, tw, s)
+    y0, y1, x0, x1 = box
+    h, w = shape
+    ty, tx = np.arange(th) * tile, np.arange(tw) * tile
+    ty1, tx1 = np.minimum(ty + tile, h), np.minimum(tx + tile, w)
+    meets = ((ty < y1) & (ty1 > y0))[:, None] & ((tx < x1) & (tx1 > x0))[None]
+    inside = ((ty >= y0) & (ty1 <= y1))[:, None] & ((tx >= x0) & (tx1 <= x1))[None]
+    return reach & meets, ~partial & inside & reach
+
+
+def _code_runs(code: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(band, first tile, end tile, code) of each run of equal non-zero codes along each band of tiles."""
+    th, tw = code.shape
+    flat = np.full((th, tw + 1), -1, np.int64)  # a stop after each band: no run goes on into the next
+    flat[:, :tw] = code
+    f = flat.ravel()
+    starts = np.flatnonzero(np.concatenate(([True], f[1:] != f[:-1])))
+    ends = np.append(starts[1:], f.size)
+    keep = f[starts] > 0
+    starts, ends = starts[keep], ends[keep]
+    x0 = starts % (tw + 1)
+    return starts // (tw + 1), x0, x0 + ends - starts, f[starts]
+
+
+def _mask_part(r: np.ndarray | Stretched, box: Box, part: Box) -> np.ndarray:
+    """R over ``part`` of the frame, 0 outside the patch's ``box`` (T is the frame there)."""
+    y0, y1, x0, x1 = part
+    iy0, iy1, ix0, ix1 = max(y0, box[0]), min(y1, box[1]), max(x0, box[2]), min(x1, box[3])
+    if (iy0, iy1, ix0, ix1) == part:
+        return r.region(*part) if isinstance(r, Stretched) else r[y0:y1, x0:x1]
+    out = np.zeros((y1 - y0, x1 - x0), np.float32)
+    if iy0 < iy1 and ix0 < ix1:
+        out[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] = r.region(iy0, iy1, ix0, ix1) if isinstance(r, Stretched) \
+            else r[iy0:iy1, ix0:ix1]
+    return out
+
+
+def _patch_part(t: Patch, part: Box, frame: np.ndarray) -> np.ndarray:
+    """T over ``part`` of the frame: the patch's pixels inside its box, the frame outside it."""
+    y0, y1, x0, x1 = part
+    py0, py1, px0, px1 = t.box
+    iy0, iy1, ix0, ix1 = max(y0, py0), min(y1, py1), max(x0, px0), min(x1, px1)
+
+    def pixels(a0, a1, b0, b1):
+        if isinstance(t.pixels, Stretched):
+            return t.pixels.region(a0 - py0, a1 - py0, b0 - px0, b1 - px0)
+        return t.pixels[a0 - py0:a1 - py0, b0 - px0:b1 - px0]
+
+    if (iy0, iy1, ix0, ix1) == part:
+        return pixels(y0, y1, x0, x1)
+    out = frame[y0:y1, x0:x1].copy()
+    if iy0 < iy1 and ix0 < ix1:
+        out[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] = pixels(iy0, iy1, ix0, ix1)
+    return out

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..composite import Patch
+from ..composite import Patch, Stretched
 from ..models.device import background_work
 from .motion import Motion, remap_region
 
@@ -231,14 +231,18 @@ class MovingLayer:
         self.region = region
         self.landed += 1
 
-    def patch(self, shape: tuple[int, int]) -> Patch:
-        """This class's styled canvas over its region, at frame size (outside it: the frame itself)."""
+    def patch(self, shape: tuple[int, int], *, lazy: bool = False) -> Patch:
+        """This class's styled canvas over its region, at frame size (outside it: the frame itself).
+        ``lazy``: the pixels held at the canvas's size (``Stretched``), stretched by the compositor only
+        where the class shows: a person's box is a third frame around the person."""
         h, w = shape
         ch, cw = self._shape()
         y0, y1, x0, x1 = self.region or (0, ch, 0, cw)
         k = self.k
         fy0, fy1, fx0, fx1 = y0 * k, min(h, y1 * k), x0 * k, min(w, x1 * k)
         part = self.canvas[y0:y1, x0:x1]
+        if k > 1 and lazy:
+            return Patch((fy0, fy1, fx0, fx1), Stretched(part, k))
         if k > 1:
             part = cv2.resize(part, ((x1 - x0) * k, (y1 - y0) * k), interpolation=cv2.INTER_LINEAR)
         return Patch((fy0, fy1, fx0, fx1), part[:fy1 - fy0, :fx1 - fx0])

@@ -211,7 +211,8 @@ class Renderer:
             not look.mask.hard else None
         masks = {spec: class_mask(probs, groups[spec], shape, look.mask, edges if spec in static_specs else None,
                                   stretched=True) for spec in groups}
-        styled = {spec: inline[spec] if spec in inline else self.layers[spec].patch(shape) for spec in moving_specs}
+        styled = {spec: inline[spec] if spec in inline else self.layers[spec].patch(shape, lazy=True)
+                  for spec in moving_specs}
         for spec in moving_specs:
             self._boxes[spec] = box_of(probs.mask([a.cls for a in groups[spec]]), shape)
         if self.plate is not None:
