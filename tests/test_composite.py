@@ -227,3 +227,73 @@ def test_a_mask_held_small_gives_the_same_picture_as_the_mask_stretched_in_full(
     person, inverse = Stretched(1 - small, factor), 1 - full
     patch = Patch((5, h - 7, 9, w // 2 + 3), t[5:h - 7, 9:w // 2 + 3].copy())
     np.testing.assert_array_equal(composite(frame, [(person, patch)]), composite(frame, [(inverse, patch)]))
+
+
+def test_a_mask_held_small_at_a_fractional_scale_gives_the_same_picture_as_the_mask_stretched_in_full():
+    """The face and body grid is 384x216 under 1280x720 (10 frame pixels for 3): the class masks stay at
+    the grid's size and are stretched only in the tiles the compositor blends, and every pixel must
+    equal compositing with the masks stretched in full."""
+    from cbs_obs.composite import Stretched, class_mask
+
+    rng = np.random.default_rng(11)
+    sh, sw, h, w = 54, 96, 180, 320  # 10 for 3, as 216x384 -> 720x1280
+    yy, xx = np.mgrid[:sh, :sw]
+    person = np.clip(1.2 - np.hypot((yy - 34) / 20, (xx - 48) / 16), 0, 1).astype(np.float32)
+    face = (np.clip(1.5 - np.hypot((yy - 16) / 7, (xx - 48) / 6) * 1.5, 0, 1) * person).astype(np.float32)
+    probs = ClassProbs(np.stack([1 - person, face, person - face]), ("background", "face", "body"))
+    look = Look((Assignment("face", "sketch"), Assignment("body", "candy-pop")))
+    groups = look.groups()
+    held = {s: class_mask(probs, g, (h, w), look.mask, stretched=True) for s, g in groups.items()}
+    full = {s: class_mask(probs, g, (h, w), look.mask) for s, g in groups.items()}
+    for s in groups:
+        assert isinstance(held[s], Stretched) and (held[s].factor, held[s].over) == (10, 3)
+        np.testing.assert_array_equal(held[s].full(), full[s])
+        for box in [(0, 30, 0, 30), (37, 151, 13, 299), (150, 180, 290, 320)]:
+            np.testing.assert_array_equal(held[s].region(*box), full[s][box[0]:box[1], box[2]:box[3]])
+    frame = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    face_patch = Patch((10, 90, 110, 210), rng.integers(0, 256, (80, 100, 3), dtype=np.uint8))
+    body_patch = Patch((0, h, 0, w), rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+    out = composite(frame, [(held["sketch"], face_patch), (held["candy-pop"], body_patch)])
+    in_full = composite(frame, [(full["sketch"], face_patch), (full["candy-pop"], body_patch)])
+    np.testing.assert_array_equal(out, in_full)
+    t_face = frame.astype(np.float32).copy()
+    t_face[10:90, 110:210] = face_patch.pixels
+    r_face, r_body = full["sketch"][..., None], full["candy-pop"][..., None]
+    expect = frame + r_face * (t_face - frame) + r_body * (body_patch.pixels - frame.astype(np.float32))
+    assert np.abs(out.astype(np.float32) - expect).max() <= 1.0
+    untouched = (full["sketch"] == 0) & (full["candy-pop"] == 0)
+    assert untouched.mean() > 0.3
+    np.testing.assert_array_equal(out[untouched], frame[untouched])
+
+
+@pytest.mark.parametrize("factor", [2, 3])
+def test_a_styled_patch_held_small_gives_the_same_picture_as_the_patch_stretched_in_full(factor):
+    """A moving class's carried picture is kept at a fraction of the frame's size: handed over as it is,
+    the compositor stretches only the tiles it copies or blends, to the same pixels as the whole stretch,
+    also where the box ends mid-tile and the picture reaches beyond the frame."""
+    from cbs_obs.composite import Stretched
+
+    rng = np.random.default_rng(factor)
+    h, w = 150, 250
+    frame = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    yy, xx = np.mgrid[:h, :w]
+    r = np.clip((70 - np.hypot(yy - 80, xx - 120)) / 15, 0, 1).astype(np.float32)  # a soft-edged person
+    small = rng.integers(0, 256, (-(-(h - 12) // factor), -(-(w - 20) // factor), 3), dtype=np.uint8)
+    held = Patch((12, h, 20, w), Stretched(small, factor))  # the picture reaches beyond the frame's end
+    solid = held.solid()
+    assert solid.pixels.shape == (h - 12, w - 20, 3)
+    np.testing.assert_array_equal(solid.pixels, held.pixels.full()[:h - 12, :w - 20])
+    out = composite(frame, [(r, held)])
+    np.testing.assert_array_equal(out, composite(frame, [(r, solid)]))
+    t = frame.astype(np.float32).copy()
+    t[12:, 20:] = solid.pixels
+    assert np.abs(out - (frame + r[..., None] * (t - frame))).max() <= 1.0
+    # with a face on top, and mixed with a styled room (a whole styled frame): the same pixels
+    face = np.zeros((h, w), np.float32)
+    face[30:70, 100:140] = 0.7
+    face_patch = Patch((25, 75, 95, 145), rng.integers(0, 256, (50, 50, 3), dtype=np.uint8))
+    np.testing.assert_array_equal(composite(frame, [(face, face_patch), (r, held)]),
+                                  composite(frame, [(face, face_patch), (r, solid)]))
+    room = rng.integers(0, 256, frame.shape, dtype=np.uint8)
+    np.testing.assert_array_equal(composite(frame, [(1 - r, room), (r, held)]),
+                                  composite(frame, [(1 - r, room), (r, solid)]))

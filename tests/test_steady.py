@@ -277,3 +277,21 @@ def test_a_screen_that_never_settles_is_restyled_ever_less_often_and_a_real_chan
         plate.styled("s")
         waited += 1
     assert plate.restyles > quiet and waited <= 12, f"a real change waited {waited} frames"
+
+
+def test_a_carried_picture_handed_over_small_gives_the_same_patch_as_stretched_in_full():
+    """At 720p a moving class's canvas is half the frame's size; the live compositor takes it as it is
+    (``lazy``) and stretches only what shows, which must be the very pixels of the stretched patch."""
+    from cbs_obs.composite import Stretched
+
+    frame = cv2.resize(ROOM, (1280, 720), interpolation=cv2.INTER_LINEAR)
+    motion, layer = Motion(), MovingLayer("s")
+    motion.update(frame)
+    box = (101, 601, 301, 901)
+    layer.land(StyleResult("s", box, style(frame)[101:601, 301:901], (720, 1280), 1), frame, motion, now=True)
+    moved = np.ascontiguousarray(np.roll(frame, 6, axis=1))
+    motion.update(moved)
+    layer.advance(motion, (101, 601, 307, 907))
+    lazy, full = layer.patch((720, 1280), lazy=True), layer.patch((720, 1280))
+    assert isinstance(lazy.pixels, Stretched) and lazy.pixels.factor == 2 and lazy.box == full.box
+    np.testing.assert_array_equal(lazy.solid().pixels, full.pixels)
