@@ -101,7 +101,9 @@ class MaskSmoother:
         uncertain = np.clip(2.0 * (1.0 - new.max(axis=0)), 0.0, 1.0) * np.float32(self.ratio)
         if trusted is not None:
             uncertain = uncertain * trusted
-        out = new + (carried - new) * uncertain[None]
-        smoothed = ClassProbs(out.astype(np.float32), probs.classes)
+        out = np.subtract(carried, new, dtype=np.float32)  # new + (carried - new) * uncertain, in place
+        out *= uncertain[None]
+        out += new
+        smoothed = ClassProbs(out, probs.classes)
         self._prev = smoothed
         return smoothed

@@ -109,14 +109,15 @@ class Motion:
             return chw, None
         c, h, w = chw.shape
         fh, fw = self.backward.shape[:2]
-        flow = cv2.resize(self.backward, (w, h), interpolation=cv2.INTER_LINEAR) * np.float32([w / fw, h / fh])
-        coords = grid(h, w) + flow
-        hwc = np.ascontiguousarray(chw.transpose(1, 2, 0))
-        moved = cv2.remap(hwc, coords, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        if moved.ndim == 2:
-            moved = moved[..., None]
+        flow = cv2.resize(self.backward, (w, h), interpolation=cv2.INTER_LINEAR)
+        flow *= np.float32([w / fw, h / fh])
+        coords = np.add(grid(h, w), flow, out=flow)
+        # plane by plane: no channel-last copy on the way in, nor strided planes on the way out
+        moved = np.empty_like(chw)
+        for i in range(c):
+            cv2.remap(chw[i], coords, None, cv2.INTER_LINEAR, dst=moved[i], borderMode=cv2.BORDER_REPLICATE)
         trusted = cv2.resize(self.valid.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-        return moved.transpose(2, 0, 1), trusted
+        return moved, trusted
 
     def chain(self, coords: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Extend a map "current frame -> frame k" (absolute flow-size coordinates) by this frame's motion."""
