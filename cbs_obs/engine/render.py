@@ -79,14 +79,16 @@ class PerfSettings:
 def box_of(mask: np.ndarray, size: tuple[int, int], margin: float = 0.08,
            threshold: float = 0.05) -> tuple[int, int, int, int] | None:
     """(y0, y1, x0, x1) at frame ``size`` around a small mask's non-zero area, grown by ``margin``."""
-    ys, xs = np.nonzero(mask > threshold)
+    inside = mask > threshold
+    ys = np.flatnonzero(inside.any(1))  # the rows and columns it spans: no coordinate list per pixel
     if len(ys) == 0:
         return None
+    xs = np.flatnonzero(inside.any(0))
     (h, w), (sh, sw) = size, mask.shape
     fy, fx = h / sh, w / sw
     my, mx = int(margin * h), int(margin * w)
-    return (max(0, int(ys.min() * fy) - my), min(h, int((ys.max() + 1) * fy) + my),
-            max(0, int(xs.min() * fx) - mx), min(w, int((xs.max() + 1) * fx) + mx))
+    return (max(0, int(ys[0] * fy) - my), min(h, int((ys[-1] + 1) * fy) + my),
+            max(0, int(xs[0] * fx) - mx), min(w, int((xs[-1] + 1) * fx) + mx))
 
 
 class Renderer:
