@@ -295,3 +295,17 @@ def test_a_carried_picture_handed_over_small_gives_the_same_patch_as_stretched_i
     lazy, full = layer.patch((720, 1280), lazy=True), layer.patch((720, 1280))
     assert isinstance(lazy.pixels, Stretched) and lazy.pixels.factor == 2 and lazy.box == full.box
     np.testing.assert_array_equal(lazy.solid().pixels, full.pixels)
+
+
+def test_carrying_a_picture_through_four_channels_gives_opencvs_three_channel_pixels():
+    """The carried canvas is remapped with a fourth channel added (OpenCV vectorises only that case):
+    the same pixels as the plain 3-channel remap, borders and odd sizes included."""
+    from cbs_obs.engine.motion import remap_region
+
+    rng = np.random.default_rng(4)
+    for h, w in [(360, 640), (37, 53), (1, 7)]:
+        src = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+        xy = np.dstack([xs, ys]) + (rng.random((h, w, 2)).astype(np.float32) - 0.5) * 20  # reaching outside too
+        np.testing.assert_array_equal(remap_region(src, xy),
+                                      cv2.remap(src, xy, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
