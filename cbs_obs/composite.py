@@ -38,7 +38,7 @@ def class_mask(probs: ClassProbs, assignments: list[Assignment], size: tuple[int
     elif upsample is not None and not options.hard:
         mask = upsample(small, size, cutoff=c)  # sure pixels stay bit-exact
         if isinstance(mask, Stretched):
-            return Stretched(mask.small * np.float32(strength), mask.factor) if strength != 1.0 else mask
+            return Stretched(mask.small * np.float32(strength), mask.factor, mask.over) if strength != 1.0 else mask
     else:
         ratio = _stretch_ratio(small.shape, size) if stretched and not options.hard else None
         if ratio is not None:

@@ -220,11 +220,14 @@ class MovingLayer:
             coords, valid = chain
             xy = motion.full_map(coords, region, (ch, cw))
             fresh = remap_region(source, xy)
-            mx, my = xy[..., 0], xy[..., 1]
-            inside = (mx >= x0) & (mx <= x1 - 1) & (my >= y0) & (my <= y1 - 1)
-            covered = motion.full_mask(valid, region, (ch, cw)) * inside
+            # where the map reads inside the styled box: one pass over the 2-channel map, no x and y copies
+            outside = cv2.inRange(xy, (x0, y0), (x1 - 1, y1 - 1)) == 0
+            covered = motion.full_mask(valid, region, (ch, cw)).copy()
+            covered[outside] = 0.0
         trusted = motion.full_mask(self._trust, region, (ch, cw))
-        weight = (covered * (1.0 - (1.0 - self.blend) * trusted)).astype(np.float32)
+        weight = trusted * np.float32(1.0 - self.blend)  # covered * (1 - (1 - blend) * trusted), in place
+        np.subtract(np.float32(1.0), weight, out=weight)
+        weight *= covered
         self._trust = np.maximum(self._trust, valid.astype(np.float32))
         old = self.canvas[ry0:ry1, rx0:rx1]
         self.canvas[ry0:ry1, rx0:rx1] = cv2.blendLinear(fresh, old, weight, 1.0 - weight)
