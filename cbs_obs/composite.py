@@ -201,7 +201,8 @@ def _tile_runs(r: np.ndarray, tile: int = 16, grow: bool = False) -> tuple[list[
     shows, styled = _tiles(below, th, tw, tile), _tiles(above, th, tw, tile)
     blend = shows & styled
     blend |= _close(blend) & (shows | styled)  # fewer, longer runs (a blend where R is 0 or 1 is exact)
-    return _runs(shows & ~blend, tile, h, w), _runs(styled & ~blend, tile, h, w), _runs(blend, tile, h, w)
+    kind = np.where(blend, np.int8(2), styled.view(np.int8))  # per tile: 0 R is 0, 1 R is 1, 2 blend
+    return _runs(kind, tile, h, w)
 
 
 def _tiles(mask: np.ndarray, th: int, tw: int, tile: int) -> np.ndarray:
@@ -214,16 +215,18 @@ def _close(tiles: np.ndarray, gap: int = 3) -> np.ndarray:
     return cv2.erode(cv2.dilate(tiles.view(np.uint8), k), k) > 0
 
 
-def _runs(tiles: np.ndarray, tile: int, h: int, w: int) -> list[Box]:
-    """The set tiles as boxes: one per run of consecutive tiles along each band of rows."""
-    th, tw = tiles.shape
-    flat = np.zeros((th, tw + 2), np.int8)
-    flat[:, 1:-1] = tiles
-    change = np.flatnonzero(np.diff(flat.ravel()))
-    starts, ends = change[::2], change[1::2]
-    ty, tx0, tx1 = starts // (tw + 2), starts % (tw + 2), ends % (tw + 2)
-    return [(int(y) * tile, min(h, (int(y) + 1) * tile), int(a) * tile, min(w, int(b) * tile))
-            for y, a, b in zip(ty, tx0, tx1, strict=True)]
+def _runs(kind: np.ndarray, tile: int, h: int, w: int) -> tuple[list[Box], list[Box], list[Box]]:
+    """Tiles of each kind (0, 1, 2) as boxes: one per run of consecutive tiles of that kind along each band of rows."""
+    th, tw = kind.shape
+    cuts = np.ones((th, tw + 1), bool)  # a run ends where the kind changes or the band of rows does
+    cuts[:, 1:-1] = kind[:, 1:] != kind[:, :-1]
+    ys, xs = np.nonzero(cuts)
+    runs: tuple[list[Box], list[Box], list[Box]] = ([], [], [])
+    kinds = kind.tolist()
+    for y, x0, y_next, x1 in zip(ys[:-1].tolist(), xs[:-1].tolist(), ys[1:].tolist(), xs[1:].tolist(), strict=True):
+        if y == y_next:
+            runs[kinds[y][x0]].append((y * tile, min(h, (y + 1) * tile), x0 * tile, min(w, x1 * tile)))
+    return runs
 
 
 def _crop(r: np.ndarray, t: Styled, box: Box, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
