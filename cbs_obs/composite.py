@@ -212,14 +212,17 @@ def _support(r: np.ndarray, t: Styled, shape: tuple[int, int], whole: float = 0.
     return box
 
 
-def _tile_runs(r: np.ndarray, tile: int = 16, grow: bool = False) -> tuple[list[Box], list[Box], list[Box]]:
-    """A mask in runs of ``tile``-pixel tiles along each band of rows: (runs where R is 0 throughout,
-    runs where it is 1 throughout, runs to blend: the edge). A layer that covers a room or a person
-    is mostly 0 and 1, so most of the frame is a copy and only its edge is blended. ``grow``: count
-    each pixel's neighbours too (R to be stretched bilinearly reads them)."""
+def _tile_runs(r: np.ndarray, tile: tuple[int, int] = (16, 16), grow: bool = False,
+               gap: int = 3) -> tuple[list[Box], list[Box], list[Box]]:
+    """A mask in runs of tiles (``tile`` = rows, columns) along each band of rows: (runs where R is 0
+    throughout, runs where it is 1 throughout, runs to blend: the edge). A layer that covers a room or
+    a person is mostly 0 and 1, so most of the frame is a copy and only its edge is blended. ``grow``:
+    count each pixel's neighbours too (R to be stretched bilinearly reads them). ``gap``: blend runs
+    this many tiles apart or closer are joined (each run costs a call, each tile its pixels)."""
     h, w = r.shape
-    th, tw = -(-h // tile), -(-w // tile)
-    below = np.zeros((th * tile, tw * tile), np.uint8)
+    tile_h, tile_w = tile
+    th, tw = -(-h // tile_h), -(-w // tile_w)
+    below = np.zeros((th * tile_h, tw * tile_w), np.uint8)
     above = np.zeros_like(below)
     cv2.compare(r, 1.0, cv2.CMP_LT, dst=below[:h, :w])
     cv2.compare(r, 0.0, cv2.CMP_GT, dst=above[:h, :w])
@@ -227,13 +230,15 @@ def _tile_runs(r: np.ndarray, tile: int = 16, grow: bool = False) -> tuple[list[
         below, above = cv2.dilate(below, np.ones((3, 3), np.uint8)), cv2.dilate(above, np.ones((3, 3), np.uint8))
     shows, styled = _tiles(below, th, tw, tile), _tiles(above, th, tw, tile)
     blend = shows & styled
-    blend |= _close(blend) & (shows | styled)  # fewer, longer runs (a blend where R is 0 or 1 is exact)
-    return _runs(shows & ~blend, tile, h, w), _runs(styled & ~blend, tile, h, w), _runs(blend, tile, h, w)
+    blend |= _close(blend, gap) & (shows | styled)  # fewer, longer runs (a blend where R is 0 or 1 is exact)
+    kind = np.where(blend, np.int8(2), styled.view(np.int8))  # per tile: 0 R is 0, 1 R is 1, 2 blend
+    return _runs(kind, tile, h, w)
 
 
-def _tiles(mask: np.ndarray, th: int, tw: int, tile: int) -> np.ndarray:
+def _tiles(mask: np.ndarray, th: int, tw: int, tile: tuple[int, int]) -> np.ndarray:
     """Per tile: is any pixel of ``mask`` set."""
-    return np.bitwise_or.reduce(mask.reshape(th, tile, tw * tile), axis=1).reshape(th, tw, tile).any(2)
+    tile_h, tile_w = tile
+    return np.bitwise_or.reduce(mask.reshape(th, tile_h, tw * tile_w), axis=1).reshape(th, tw, tile_w).any(2)
 
 
 def _close(tiles: np.ndarray, gap: int = 3) -> np.ndarray:
@@ -241,16 +246,19 @@ def _close(tiles: np.ndarray, gap: int = 3) -> np.ndarray:
     return cv2.erode(cv2.dilate(tiles.view(np.uint8), k), k) > 0
 
 
-def _runs(tiles: np.ndarray, tile: int, h: int, w: int) -> list[Box]:
-    """The set tiles as boxes: one per run of consecutive tiles along each band of rows."""
-    th, tw = tiles.shape
-    flat = np.zeros((th, tw + 2), np.int8)
-    flat[:, 1:-1] = tiles
-    change = np.flatnonzero(np.diff(flat.ravel()))
-    starts, ends = change[::2], change[1::2]
-    ty, tx0, tx1 = starts // (tw + 2), starts % (tw + 2), ends % (tw + 2)
-    return [(int(y) * tile, min(h, (int(y) + 1) * tile), int(a) * tile, min(w, int(b) * tile))
-            for y, a, b in zip(ty, tx0, tx1, strict=True)]
+def _runs(kind: np.ndarray, tile: tuple[int, int], h: int, w: int) -> tuple[list[Box], list[Box], list[Box]]:
+    """Tiles of each kind (0, 1, 2) as boxes: one per run of consecutive tiles of that kind along each band of rows."""
+    th, tw = kind.shape
+    tile_h, tile_w = tile
+    cuts = np.ones((th, tw + 1), bool)  # a run ends where the kind changes or the band of rows does
+    cuts[:, 1:-1] = kind[:, 1:] != kind[:, :-1]
+    ys, xs = np.nonzero(cuts)
+    runs: tuple[list[Box], list[Box], list[Box]] = ([], [], [])
+    kinds = kind.tolist()
+    for y, x0, y_next, x1 in zip(ys[:-1].tolist(), xs[:-1].tolist(), ys[1:].tolist(), xs[1:].tolist(), strict=True):
+        if y == y_next:
+            runs[kinds[y][x0]].append((y * tile_h, min(h, (y + 1) * tile_h), x0 * tile_w, min(w, x1 * tile_w)))
+    return runs
 
 
 def _crop(r: np.ndarray, t: Styled, box: Box, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -277,7 +285,7 @@ def _blend_one(frame: np.ndarray, r: np.ndarray | Stretched, t: np.ndarray, *, r
     if isinstance(r, Stretched):
         k = r.factor
         runs = [[(y0 * k, y1 * k, x0 * k, x1 * k) for y0, y1, x0, x1 in boxes]
-                for boxes in _tile_runs(r.small, 32 // k or 1, grow=True)]
+                for boxes in _tile_runs(r.small, (32 // k or 1, 16 // k or 1), grow=True, gap=6)]
     else:
         runs = _tile_runs(r)
     zero, one, blend = runs
@@ -407,7 +415,7 @@ def _tile_cover(r: np.ndarray | Stretched, box: Box, tile: int, th: int, tw: int
     cv2.compare(small, 0.0, cv2.CMP_GT, dst=above[:sh, :sw])
     if grow is not None:
         below, above = cv2.dilate(below, grow), cv2.dilate(above, grow)
-    reach, partial = _tiles(above, th, tw, s), _tiles(below, th, tw, s)
+    reach, partial = _tiles(above, th, tw, (s, s)), _tiles(below, th, tw, (s, s))
     y0, y1, x0, x1 = box
     h, w = shape
     ty, tx = np.arange(th) * tile, np.arange(tw) * tile

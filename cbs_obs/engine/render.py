@@ -197,6 +197,10 @@ class Renderer:
         t_style = time.perf_counter()
         inline = self._style_moving(pixels, moving_specs, tag)
         stages["style"] = time.perf_counter() - t_style
+        # the room's edge around the person is where a pale band would show: those masks are snapped to
+        # the frame's own edges (its guide is made while the network still runs)
+        edges = GuidedUpsampler(pixels, stretched=True) if self.settings.edges and static_specs and \
+            not look.mask.hard else None
         if seg_future is not None:
             try:
                 raw, stages["segment"] = seg_future.result()
@@ -208,9 +212,6 @@ class Renderer:
         probs = self._probs
         t1 = time.perf_counter()
         shape = pixels.shape[:2]
-        # the room's edge around the person is where a pale band would show: snap those masks to the frame
-        edges = GuidedUpsampler(pixels, stretched=True) if self.settings.edges and static_specs and \
-            not look.mask.hard else None
         masks = {spec: class_mask(probs, groups[spec], shape, look.mask, edges if spec in static_specs else None,
                                   stretched=True) for spec in groups}
         styled = {spec: inline[spec] if spec in inline else self.layers[spec].patch(shape, lazy=True)
