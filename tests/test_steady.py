@@ -237,19 +237,19 @@ def test_the_live_plate_styles_tiles_that_change_one_after_another_in_one_go():
         plate = BackgroundPlate(background=True, styles=FakeStyles(), settings=PlateSettings(gather_s=gather))
         plate.update(base, bg)
         plate.styled("s")
-        assert wait_for(lambda: plate.restyles == 1)  # a new look: styled at once
+        assert wait_for(lambda p=plate: p.restyles == 1)  # a new look: styled at once
         changed = base.copy()
         changed[40:120, 60:160] = 255 - changed[40:120, 60:160]  # a poster goes up
         for _ in range(12):
             plate.update(changed, bg)
             plate.styled("s")
         if not gather:  # without gathering the poster is restyled on its own
-            assert wait_for(lambda: plate.restyles == 2)
+            assert wait_for(lambda p=plate: p.restyles == 2)
         changed[220:300, 420:560] = 255 - changed[220:300, 420:560]  # and a few frames on, a lamp elsewhere
         for _ in range(12):
             plate.update(changed, bg)
             plate.styled("s")
-        assert wait_for(lambda: plate.restyles == expected, timeout=10)
+        assert wait_for(lambda p=plate, n=expected: p.restyles == n, timeout=10)
         time.sleep(0.3)
         plate.close()
         assert plate.restyles == expected, f"gather {gather} s: {plate.restyles} restyles"
