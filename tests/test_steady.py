@@ -1,6 +1,8 @@
 """Steady video: each mechanism is shown to work on a clip with known motion, and shown to be needed."""
 from __future__ import annotations
 
+import time
+
 import cv2
 import numpy as np
 
@@ -224,6 +226,33 @@ def test_offline_and_live_plates_agree_on_when_to_restyle(person_model):
     live.styled("s")
     assert wait_for(lambda: live.restyles == 1)
     live.close()
+
+
+def test_the_live_plate_styles_tiles_that_change_one_after_another_in_one_go():
+    """Live, a restyle starts at least ``gather_s`` after the one before: two parts of the room that
+    change a few frames apart (a screen, the room behind moving hands) cost one restyle, not two."""
+    bg = np.ones((360, 640), np.float32)
+    base = room_frame()
+    for gather, expected in ((0.0, 3), (3.0, 2)):
+        plate = BackgroundPlate(background=True, styles=FakeStyles(), settings=PlateSettings(gather_s=gather))
+        plate.update(base, bg)
+        plate.styled("s")
+        assert wait_for(lambda p=plate: p.restyles == 1)  # a new look: styled at once
+        changed = base.copy()
+        changed[40:120, 60:160] = 255 - changed[40:120, 60:160]  # a poster goes up
+        for _ in range(12):
+            plate.update(changed, bg)
+            plate.styled("s")
+        if not gather:  # without gathering the poster is restyled on its own
+            assert wait_for(lambda p=plate: p.restyles == 2)
+        changed[220:300, 420:560] = 255 - changed[220:300, 420:560]  # and a few frames on, a lamp elsewhere
+        for _ in range(12):
+            plate.update(changed, bg)
+            plate.styled("s")
+        assert wait_for(lambda p=plate, n=expected: p.restyles == n, timeout=10)
+        time.sleep(0.3)
+        plate.close()
+        assert plate.restyles == expected, f"gather {gather} s: {plate.restyles} restyles"
 
 
 def test_a_screen_playing_video_in_the_room_is_restyled_at_a_calm_pace():

@@ -48,7 +48,9 @@ class PlateSettings:
     ``margin``: context around restyled tiles, in output pixels. ``fade``: frames a new plate takes
     to fade in. ``full_above``: share of tiles above which the whole plate is restyled. ``edge``:
     distance from the person, in small pixels, inside which the room is not trusted. ``reveal``:
-    share of a tile, painted so far, that must be seen for real before it is restyled."""
+    share of a tile, painted so far, that must be seen for real before it is restyled. ``gather_s``
+    (live only): a restyle starts at least this long after the one before, so tiles that change one
+    after another (a screen playing video, the room behind moving hands) are styled in one go."""
 
     scale: int = 8
     tile: int = 10
@@ -65,6 +67,7 @@ class PlateSettings:
     edge: int = 3
     reveal: float = 0.4
     exposure_limit: float = 0.15
+    gather_s: float = 0.5
 
 
 def fill_unseen(plate: np.ndarray, seen: np.ndarray) -> np.ndarray:
@@ -153,6 +156,7 @@ class BackgroundPlate:
         self._cond = threading.Condition()
         self._stop = False
         self._thread: threading.Thread | None = None
+        self._last_start = 0.0  # monotonic time the plate thread last started a restyle
         self.restyles = 0
         self.tiles_restyled = 0
         self.last_restyle_s = 0.0
@@ -287,6 +291,11 @@ class BackgroundPlate:
                     self._cond.wait(0.5)
                 if self._stop:
                     return
+                if all(spec in self._styled for spec in self._wanted):  # a new look is styled at once
+                    self._cond.wait(max(0.0, self._last_start + self.s.gather_s - time.monotonic()))
+                    if self._stop:
+                        return
+                self._last_start = time.monotonic()
             self._restyle_once()
 
     def _restyle_once(self) -> None:
