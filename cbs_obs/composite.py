@@ -220,19 +220,25 @@ def _tile_runs(r: np.ndarray, tile: tuple[int, int] = (16, 16), grow: bool = Fal
     count each pixel's neighbours too (R to be stretched bilinearly reads them). ``gap``: blend runs
     this many tiles apart or closer are joined (each run costs a call, each tile its pixels)."""
     h, w = r.shape
-    tile_h, tile_w = tile
-    th, tw = -(-h // tile_h), -(-w // tile_w)
-    below = np.zeros((th * tile_h, tw * tile_w), np.uint8)
+    th, tw = -(-h // tile[0]), -(-w // tile[1])
+    shows, styled = _tile_flags(r, th, tw, tile, grow)
+    blend = shows & styled
+    blend |= _close(blend, gap) & (shows | styled)  # fewer, longer runs (a blend where R is 0 or 1 is exact)
+    kind = np.where(blend, np.int8(2), styled.view(np.int8))  # per tile: 0 R is 0, 1 R is 1, 2 blend
+    return _runs(kind, tile, h, w)
+
+
+def _tile_flags(r: np.ndarray, th: int, tw: int, tile: tuple[int, int], grow: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per tile of a th x tw grid: (is R below 1 somewhere in it, is R above 0 somewhere in it); ``grow``:
+    counting each pixel's neighbours too."""
+    h, w = r.shape
+    below = np.zeros((th * tile[0], tw * tile[1]), np.uint8)
     above = np.zeros_like(below)
     cv2.compare(r, 1.0, cv2.CMP_LT, dst=below[:h, :w])
     cv2.compare(r, 0.0, cv2.CMP_GT, dst=above[:h, :w])
     if grow:
         below, above = cv2.dilate(below, np.ones((3, 3), np.uint8)), cv2.dilate(above, np.ones((3, 3), np.uint8))
-    shows, styled = _tiles(below, th, tw, tile), _tiles(above, th, tw, tile)
-    blend = shows & styled
-    blend |= _close(blend, gap) & (shows | styled)  # fewer, longer runs (a blend where R is 0 or 1 is exact)
-    kind = np.where(blend, np.int8(2), styled.view(np.int8))  # per tile: 0 R is 0, 1 R is 1, 2 blend
-    return _runs(kind, tile, h, w)
+    return _tiles(below, th, tw, tile), _tiles(above, th, tw, tile)
 
 
 def _tiles(mask: np.ndarray, th: int, tw: int, tile: tuple[int, int]) -> np.ndarray:
@@ -404,18 +410,10 @@ def _tile_cover(r: np.ndarray | Stretched, box: Box, tile: int, th: int, tw: int
     """Per tile: does this layer reach it (R > 0 somewhere in it, inside ``box``), and is it the layer's
     own throughout (inside ``box``, R = 1 everywhere)."""
     if isinstance(r, Stretched):  # the small mask: each small pixel and its neighbours (bilinear reads them)
-        small, s = r.small, tile * r.over // r.factor
-        grow = np.ones((3, 3), np.uint8)
+        s = tile * r.over // r.factor
+        partial, reach = _tile_flags(r.small, th, tw, (s, s), grow=True)
     else:
-        small, s, grow = r, tile, None
-    sh, sw = small.shape
-    below = np.zeros((th * s, tw * s), np.uint8)
-    above = np.zeros_like(below)
-    cv2.compare(small, 1.0, cv2.CMP_LT, dst=below[:sh, :sw])
-    cv2.compare(small, 0.0, cv2.CMP_GT, dst=above[:sh, :sw])
-    if grow is not None:
-        below, above = cv2.dilate(below, grow), cv2.dilate(above, grow)
-    reach, partial = _tiles(above, th, tw, (s, s)), _tiles(below, th, tw, (s, s))
+        partial, reach = _tile_flags(r, th, tw, (tile, tile), grow=False)
     y0, y1, x0, x1 = box
     h, w = shape
     ty, tx = np.arange(th) * tile, np.arange(tw) * tile
