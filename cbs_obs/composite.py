@@ -254,16 +254,10 @@ def _close(tiles: np.ndarray, gap: int = 3) -> np.ndarray:
 
 def _runs(kind: np.ndarray, tile: tuple[int, int], h: int, w: int) -> tuple[list[Box], list[Box], list[Box]]:
     """Tiles of each kind (0, 1, 2) as boxes: one per run of consecutive tiles of that kind along each band of rows."""
-    th, tw = kind.shape
     tile_h, tile_w = tile
-    cuts = np.ones((th, tw + 1), bool)  # a run ends where the kind changes or the band of rows does
-    cuts[:, 1:-1] = kind[:, 1:] != kind[:, :-1]
-    ys, xs = np.nonzero(cuts)
     runs: tuple[list[Box], list[Box], list[Box]] = ([], [], [])
-    kinds = kind.tolist()
-    for y, x0, y_next, x1 in zip(ys[:-1].tolist(), xs[:-1].tolist(), ys[1:].tolist(), xs[1:].tolist(), strict=True):
-        if y == y_next:
-            runs[kinds[y][x0]].append((y * tile_h, min(h, (y + 1) * tile_h), x0 * tile_w, min(w, x1 * tile_w)))
+    for y, x0, x1, code in zip(*(a.tolist() for a in _code_runs(kind.astype(np.int64) + 1)), strict=True):
+        runs[code - 1].append((y * tile_h, min(h, (y + 1) * tile_h), x0 * tile_w, min(w, x1 * tile_w)))
     return runs
 
 
