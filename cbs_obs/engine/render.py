@@ -200,7 +200,7 @@ class Renderer:
         inline = self._style_moving(pixels, moving_specs, tag)
         stages["style"] = time.perf_counter() - t_style
         # the room's edge around the person is where a pale band would show: those masks are snapped to
-        # the frame's own edges (its guide is made while the network still runs)
+        # the frame's own edges (its guide is made before the network's answer is waited for)
         edges = GuidedUpsampler(pixels, stretched=True) if self.settings.edges and static_specs and \
             not look.mask.hard else None
         if seg_future is not None:
