@@ -188,8 +188,10 @@ class Renderer:
         self._count += 1
         tag = self._count
         # the network runs while this thread measures the motion and carries the moving classes;
-        # the masks are smoothed along that motion once both are done
-        seg_future = self.pool.submit(_timed, self._segment, pixels, t) if need_seg else None
+        # the masks are smoothed along that motion once both are done. With no moving class there is
+        # nothing to overlap: the network runs in line, which saves the hand-off (3-4% of a core, bg720)
+        seg_future = None if not need_seg else self.pool.submit(_timed, self._segment, pixels, t) \
+            if moving_specs else _InLine(_timed, self._segment, pixels, t)
         t_motion = time.perf_counter()
         if moving_specs:  # only moving classes need the input's motion; masks are smoothed without it
             self.motion.update(pixels)
@@ -198,7 +200,7 @@ class Renderer:
         inline = self._style_moving(pixels, moving_specs, tag)
         stages["style"] = time.perf_counter() - t_style
         # the room's edge around the person is where a pale band would show: those masks are snapped to
-        # the frame's own edges (its guide is made while the network still runs)
+        # the frame's own edges (its guide is made before the network's answer is waited for)
         edges = GuidedUpsampler(pixels, stretched=True) if self.settings.edges and static_specs and \
             not look.mask.hard else None
         if seg_future is not None:
@@ -260,3 +262,12 @@ def _timed(fn, *args):
     result = fn(*args)
     return result, time.perf_counter() - t0
 
+
+class _InLine:
+    """A job the frame loop runs itself when its ``result()`` is asked for (as a pool's future would give it)."""
+
+    def __init__(self, fn, *args):
+        self.fn, self.args = fn, args
+
+    def result(self):
+        return self.fn(*self.args)
