@@ -263,19 +263,10 @@ def _runs(kind: np.ndarray, tile: tuple[int, int], h: int, w: int) -> tuple[list
 
 def _crop(r: np.ndarray, t: Styled, box: Box, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(R, T) over ``box``: a Patch outside its own box counts as the frame, with R 0 there."""
+    if isinstance(t, Patch):
+        return _mask_part(r, t.box, box), _patch_part(t, box, frame)
     y0, y1, x0, x1 = box
-    if not isinstance(t, Patch):
-        return r[y0:y1, x0:x1], t[y0:y1, x0:x1]
-    py0, py1, px0, px1 = t.box
-    if py0 <= y0 and y1 <= py1 and px0 <= x0 and x1 <= px1:  # the patch covers the box: views, no copies
-        return r[y0:y1, x0:x1], t.pixels[y0 - py0:y1 - py0, x0 - px0:x1 - px0]
-    rr = np.zeros((y1 - y0, x1 - x0), np.float32)
-    tt = frame[y0:y1, x0:x1].copy()
-    iy0, iy1, ix0, ix1 = max(y0, py0), min(y1, py1), max(x0, px0), min(x1, px1)
-    if iy0 < iy1 and ix0 < ix1:
-        rr[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] = r[iy0:iy1, ix0:ix1]
-        tt[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] = t.pixels[iy0 - py0:iy1 - py0, ix0 - px0:ix1 - px0]
-    return rr, tt
+    return r[y0:y1, x0:x1], t[y0:y1, x0:x1]
 
 
 def _blend_one(frame: np.ndarray, r: np.ndarray | Stretched, t: np.ndarray, *, room: bool) -> np.ndarray:
