@@ -5,6 +5,7 @@ import logging
 import os
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -49,13 +50,13 @@ def _output_specs(args) -> tuple:
 
 
 
-def _run_engine(engine, *, show_stats: bool, duration: float | None, stop_with_stdin: bool = False) -> dict:
-    """Run until the source ends, the duration passes, Ctrl-C / SIGTERM, or (``stop_with_stdin``) the
-    program that started us closes our standard input; always stop cleanly."""
+@contextmanager
+def _stop_requests(stop_with_stdin: bool = False):
+    """An event set by Ctrl-C / SIGTERM or (``stop_with_stdin``) by the program that started us closing our
+    standard input. Entered before anything starts: a SIGTERM that comes while the engine starts (OBS
+    stopping it at once) must stop it cleanly, not kill the process with Python's default handler."""
     import signal
     import threading
-
-    from ..engine.stats import format_line
 
     stop = threading.Event()
     if stop_with_stdin:
@@ -64,6 +65,17 @@ def _run_engine(engine, *, show_stats: bool, duration: float | None, stop_with_s
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _run_engine(engine, stop, *, show_stats: bool, duration: float | None) -> dict:
+    """Run until the source ends, the duration passes or ``stop`` is set; always stop cleanly."""
+    from ..engine.stats import format_line
+
     try:
         deadline = time.monotonic() + duration if duration else None
         last = time.monotonic()
@@ -75,8 +87,6 @@ def _run_engine(engine, *, show_stats: bool, duration: float | None, stop_with_s
                 print(format_line(engine.stats.snapshot()), flush=True)
     finally:
         engine.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     return engine.stats.snapshot()
 
 
@@ -152,14 +162,14 @@ def cmd_run(args) -> int:
                             control=ControlSettings(host=args.host, port=args.port,
                                                     allow_hosts=tuple(args.allow_host or ())), obs=obs),
                   source=source, stylizer=stylizer)
-    app.start()
-    try:
-        for line in app.describe():
-            print(line, flush=True)
-        final = _run_engine(app.engine, show_stats=args.stats, duration=args.duration,
-                            stop_with_stdin=args.stop_with_stdin)
-    finally:
-        app.stop()
+    with _stop_requests(args.stop_with_stdin) as stop:
+        app.start()
+        try:
+            for line in app.describe():
+                print(line, flush=True)
+            final = _run_engine(app.engine, stop, show_stats=args.stats, duration=args.duration)
+        finally:
+            app.stop()
     print(format_line(final))
     return 0
 
@@ -201,7 +211,8 @@ def cmd_demo(args) -> int:
     config = EngineConfig(source="demo", source_options=SourceOptions(loop=False, pace=False),
                           perf=PerfSettings(style_size=args.style_size))
     engine = Engine(config, Look.from_specs(specs), [Recorder(video_path, realtime=False), _PngAt(png_path, 30)])
-    stats = _run_engine(engine.start(), show_stats=False, duration=None)
+    with _stop_requests() as stop:
+        stats = _run_engine(engine.start(), stop, show_stats=False, duration=None)
     lat, stages = stats["latency_ms"], stats["stages_ms"]
     plate = engine.renderer.plate if engine.renderer else None
     print(f"wrote {video_path} ({stats['output']} frames) and {png_path}")
