@@ -120,8 +120,7 @@ class Motion:
             return chw, None
         c, h, w = chw.shape
         fh, fw = self.backward.shape[:2]
-        flow = cv2.resize(self.backward, (w, h), interpolation=cv2.INTER_LINEAR)
-        flow *= np.float32([w / fw, h / fh])
+        flow = _affine(cv2.resize(self.backward, (w, h), interpolation=cv2.INTER_LINEAR), w / fw, h / fh)
         coords = np.add(grid(h, w), flow, out=flow)
         # plane by plane: no channel-last copy on the way in, nor strided planes on the way out
         moved = np.empty_like(chw)
@@ -158,7 +157,7 @@ class Motion:
         # the flow cells that cover the box (one cell of context), scaled to full-resolution coordinates
         cy0, cy1 = max(0, int(y0 / sy) - 1), min(fh, int(np.ceil(y1 / sy)) + 1)
         cx0, cx1 = max(0, int(x0 / sx) - 1), min(fw, int(np.ceil(x1 / sx)) + 1)
-        cells = (coords[cy0:cy1, cx0:cx1] + 0.5) * np.float32([sx, sy]) - 0.5
+        cells = _affine(coords[cy0:cy1, cx0:cx1], sx, sy, 0.5 * sx - 0.5, 0.5 * sy - 0.5)
         big = cv2.resize(cells, (round((cx1 - cx0) * sx), round((cy1 - cy0) * sy)), interpolation=cv2.INTER_LINEAR)
         oy, ox = y0 - round(cy0 * sy), x0 - round(cx0 * sx)
         return big[oy:oy + (y1 - y0), ox:ox + (x1 - x0)]
@@ -175,6 +174,12 @@ class Motion:
         """This frame's backward motion as an absolute flow-size map (current -> previous)."""
         h, w = self.backward.shape[:2]
         return grid(h, w) + self.backward
+
+
+def _affine(xy: np.ndarray, sx: float, sy: float, ox: float = 0.0, oy: float = 0.0) -> np.ndarray:
+    """(x * sx + ox, y * sy + oy) for every pixel of a 2-channel map. numpy broadcasts a per-channel
+    scale over a channel-last array slowly (0.8 ms at 384x216); OpenCV's transform takes 0.2."""
+    return cv2.transform(xy, np.float32([[sx, 0, ox], [0, sy, oy]]))
 
 
 def remap_region(src: np.ndarray, xy: np.ndarray) -> np.ndarray:
