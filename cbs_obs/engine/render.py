@@ -107,7 +107,7 @@ class Renderer:
         self._probs: ClassProbs | None = None
         self._boxes: dict[str, tuple[int, int, int, int] | None] = {}
         self._count = 0
-        self._last: tuple[np.ndarray, Look, np.ndarray] | None = None  # (thumbnail, look, output)
+        self._last: tuple[np.ndarray, Look, Composition] | None = None  # (thumbnail, look, output)
         self._interim: dict[str, np.ndarray] = {}  # static spec -> this look's first frame, styled in line
         self._neural: dict[str, bool] = {}  # spec -> run by a network (else a filter, applied in line)
 
@@ -169,7 +169,21 @@ class Renderer:
                 for spec in inline}
 
     def render(self, pixels: np.ndarray, look: Look, t: float | None = None) -> tuple[np.ndarray, dict[str, float]]:
-        """``t``: the frame's time in seconds when it is not now (a video file styled offline)."""
+        """The frame styled and composited now. ``t``: the frame's time in seconds when it is not now
+        (a video file styled offline)."""
+        t0 = time.perf_counter()
+        composition, stages = self.prepare(pixels, look, t)
+        masks = stages.pop("masks", 0.0)
+        if not composition.done:
+            composition.result()
+            stages["composite"] = masks + composition.seconds
+        out = composition.result()
+        stages["process"] = time.perf_counter() - t0
+        return out, stages
+
+    def prepare(self, pixels: np.ndarray, look: Look, t: float | None = None) -> tuple[Composition, dict[str, float]]:
+        """Everything of a frame but the blending of its layers: that is left to whoever shows it (the live
+        engine's output thread), so it overlaps with the next frame's work here."""
         t0 = time.perf_counter()
         stages: dict[str, float] = {}
         thumb = None
@@ -210,7 +224,7 @@ class Renderer:
             except RemoteUnavailable:  # the server is reconnecting: keep the last masks
                 if self._probs is None:  # none yet: show the frame as it is
                     stages["process"] = time.perf_counter() - t0
-                    return pixels, stages
+                    return Composition(pixels, []), stages
         probs = self._probs
         t1 = time.perf_counter()
         shape = pixels.shape[:2]
@@ -236,8 +250,8 @@ class Renderer:
                 else:
                     self._interim.pop(spec, None)
                 styled[spec] = plate
-        out = composite(pixels, [(masks[s], styled[s]) for s in masks])
-        stages["composite"] = time.perf_counter() - t1
+        out = Composition(pixels, [(masks[s], styled[s]) for s in masks])
+        stages["masks"] = time.perf_counter() - t1  # the blend is timed when it is made
         stages["process"] = time.perf_counter() - t0
         if thumb is not None:
             self._last = (thumb, look, out)
@@ -261,6 +275,29 @@ def _timed(fn, *args):
     t0 = time.perf_counter()
     result = fn(*args)
     return result, time.perf_counter() - t0
+
+
+class Composition:
+    """One frame's layers, blended into the picture when first asked for (then kept). Everything it
+    holds is this frame's own: nothing the renderer changes for later frames (layers hand over copies
+    of their canvases), so another thread may blend it while the renderer goes on."""
+
+    def __init__(self, frame: np.ndarray, layers: list):
+        self._frame, self._layers = frame, layers
+        self._out: np.ndarray | None = None
+        self.seconds = 0.0  # how long the blend took
+
+    @property
+    def done(self) -> bool:
+        return self._out is not None
+
+    def result(self) -> np.ndarray:
+        if self._out is None:
+            t0 = time.perf_counter()
+            self._out = composite(self._frame, self._layers)
+            self.seconds = time.perf_counter() - t0
+            self._frame = self._layers = None
+        return self._out
 
 
 class _InLine:
