@@ -52,8 +52,8 @@ def test_a_starved_background_job_steps_up_or_says_what_to_do(caplog):
     """Every core busy with normal work (a frame path too heavy for the machine): an idle-class styler
     would never refresh. After one starved job it runs at nice 10 (or, where the OS refuses that, the
     user reads what to change)."""
-    busy = [subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 5\nwhile time.time() < end: pass"])
-            for _ in range(os.cpu_count() or 1)]
+    spin = "import time\nend = time.time() + 5\nwhile time.time() < end: pass"
+    busy = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(os.cpu_count() or 1)]
 
     def starved_job():
         device.background_work()
