@@ -60,7 +60,8 @@ def test_a_starved_background_job_steps_up_or_says_what_to_do(caplog):
         t0 = time.monotonic()
         with device.background_job():
             _spin(0.3)  # 0.3 s of CPU that cannot get a core
-        return time.monotonic() - t0, os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        return time.monotonic() - t0, os.sched_getscheduler(0), nice
 
     try:
         time.sleep(0.5)  # the spinners are running
