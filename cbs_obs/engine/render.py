@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -116,6 +117,16 @@ class Renderer:
         # segmenters that filter over time (the face tracker's landmark smoothing) take the frame's time
         return seg.segment(pixels, t=t) if t is not None and getattr(seg, "timed", False) else seg.segment(pixels)
 
+    def _segment_smoothed(self, pixels: np.ndarray, t: float | None, moved: threading.Event | None):
+        """(this frame's class probabilities smoothed over time, seconds the network took). ``moved``: set
+        when this frame's motion is known, to smooth along it (None: smooth without motion)."""
+        t0 = time.perf_counter()
+        raw = self._segment(pixels, t)
+        took = time.perf_counter() - t0
+        if moved is not None:
+            moved.wait()
+        return self.smoother(raw, self.motion if moved is not None else None), took
+
     def _box_for(self, spec: str, shape: tuple[int, int]) -> tuple[int, int, int, int] | None:
         """Last frame's box for ``spec`` when cropping pays off, else None (style the whole frame)."""
         box = self._boxes.get(spec) if self.settings.crop else None
@@ -201,14 +212,19 @@ class Renderer:
             self._probs.probs.shape[0] != len(self.stylizer.classes)
         self._count += 1
         tag = self._count
-        # the network runs while this thread measures the motion and carries the moving classes;
-        # the masks are smoothed along that motion once both are done. With no moving class there is
-        # nothing to overlap: the network runs in line, which saves the hand-off (3-4% of a core, bg720)
-        seg_future = None if not need_seg else self.pool.submit(_timed, self._segment, pixels, t) \
-            if moving_specs else _InLine(_timed, self._segment, pixels, t)
+        # the network runs while this thread measures the motion and carries the moving classes; its
+        # worker then smooths the masks along that motion while this thread is still carrying. With no
+        # moving class there is nothing to overlap: the network runs in line, which saves the hand-off
+        # (3-4% of a core, bg720), and the masks are smoothed without motion
+        moved = threading.Event()
+        seg_future = None if not need_seg else self.pool.submit(self._segment_smoothed, pixels, t, moved) \
+            if moving_specs else _InLine(self._segment_smoothed, pixels, t, None)
         t_motion = time.perf_counter()
-        if moving_specs:  # only moving classes need the input's motion; masks are smoothed without it
-            self.motion.update(pixels)
+        try:
+            if moving_specs:  # only moving classes need the input's motion
+                self.motion.update(pixels)
+        finally:
+            moved.set()
         stages["motion"] = time.perf_counter() - t_motion
         t_style = time.perf_counter()
         inline = self._style_moving(pixels, moving_specs, tag)
@@ -219,8 +235,7 @@ class Renderer:
             not look.mask.hard else None
         if seg_future is not None:
             try:
-                raw, stages["segment"] = seg_future.result()
-                self._probs = self.smoother(raw, self.motion if moving_specs else None)
+                self._probs, stages["segment"] = seg_future.result()
             except RemoteUnavailable:  # the server is reconnecting: keep the last masks
                 if self._probs is None:  # none yet: show the frame as it is
                     stages["process"] = time.perf_counter() - t0
@@ -269,12 +284,6 @@ def _crop(pixels: np.ndarray, box) -> np.ndarray:
         return pixels
     y0, y1, x0, x1 = box
     return np.ascontiguousarray(pixels[y0:y1, x0:x1])
-
-
-def _timed(fn, *args):
-    t0 = time.perf_counter()
-    result = fn(*args)
-    return result, time.perf_counter() - t0
 
 
 class Composition:
