@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from ..composite import Patch, Stretched
-from ..models.device import background_job, background_work
+from ..models.device import background_work
 from .motion import Motion, remap_region
 
 from ..errors import RemoteUnavailable
@@ -90,9 +90,7 @@ class AsyncStyler:
             done = []
             for spec, box in jobs.items():
                 try:
-                    with background_job():
-                        styled = self.style_fn(spec, pixels, box)
-                    done.append(StyleResult(spec, box, styled, pixels.shape[:2], tag))
+                    done.append(StyleResult(spec, box, self.style_fn(spec, pixels, box), pixels.shape[:2], tag))
                 except RemoteUnavailable as e:  # reconnecting: the frame loop keeps carrying the last canvas
                     log.debug("styling %s skipped: %s", spec, e)
                     time.sleep(0.1)
