@@ -196,6 +196,7 @@ def test_look_swap_applies_to_following_frames(person_model):
         with pytest.raises(Exception, match="unknown style"):
             engine.set_look(Look.from_specs(["background=plaid"]))
         assert engine.look == Look.from_specs(["background=color:#00ff00"])
+        assert engine.stats.snapshot()["stages_ms"]["blend"] is not None  # a live frame is blended on the output thread
     corner = [tuple(px[2, 2]) for _, _, px in capture.items]
     assert corner[0] == (255, 0, 0) and corner[-1] == (0, 255, 0)  # BGR blue, then green
 

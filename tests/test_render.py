@@ -267,3 +267,34 @@ def test_filters_on_moving_classes_follow_each_frame_exactly():
         assert (out[:, :5] == frame[:, :5]).all()
     assert r.async_styler.styled_frames == 0 and not r.layers  # nothing queued, nothing carried
     r.close()
+
+
+@pytest.mark.parametrize("scale", [1, 2])  # the styled picture kept at the frame's size, and at half of it
+def test_a_frame_blended_after_the_next_one_is_prepared_shows_its_own_styling(scale):
+    """The live engine blends a frame's layers on its output thread while the frame loop already prepares
+    the next frame, which carries every moving layer's picture on in place: what a frame hands over must be
+    its own, so blending it late gives exactly the picture blending it at once gives."""
+    from tests.test_steady import scene
+
+    def renderer():
+        seg = SceneSegmenter()
+        st = ClassStylizer(seg, Look.from_specs(["person=as-net:grey"]))
+        return Renderer(st, PerfSettings(plate="off", moving="sync", edges=False), ThreadPoolExecutor(2), "person",
+                        realtime=False), seg, st
+
+    (now, seg_now, st), (late, seg_late, _) = renderer(), renderer()
+    pending = None
+    for t in range(6):
+        seg_now.t = seg_late.t = t
+        frame = scene(t)[0]
+        frame = cv2.resize(frame, (frame.shape[1] * scale, frame.shape[0] * scale), interpolation=cv2.INTER_LINEAR)
+        at_once, _ = now.render(frame, st.look)
+        composition, _ = late.prepare(frame, st.look)
+        if pending is not None:
+            shown, expected = pending[0].result(), pending[1]
+            assert np.array_equal(shown, expected), (t, np.abs(shown.astype(int) - expected).max())
+        pending = (composition, at_once)
+        assert now.layers["as-net:grey"].k == scale
+    assert np.array_equal(pending[0].result(), pending[1])
+    now.close()
+    late.close()

@@ -4,8 +4,9 @@ Threads, one job each, connected by latest-wins slots (latency never grows):
   capture   reads the source (paced for files), retries lost sources with backoff and sends
             "no signal" cards meanwhile;
   process   takes the newest frame, runs segmentation and styling of that same frame in two
-            parallel workers, then composites at output size;
-  output    hands each composited frame to every output, each on a worker of its own (fanout.py),
+            parallel workers, then makes its masks at output size;
+  output    blends each live frame's layers (while process prepares the next frame), then hands it to
+            every output, each on a worker of its own (fanout.py),
             so a slow output skips frames instead of delaying the others; a failing output is
             dropped, the others keep going.
 The look is swapped whole by ``set_look`` and read once per frame, without locks.
@@ -277,9 +278,16 @@ class Engine:
             self._processed.put(processed, block=block)
 
     def process_frame(self, frame: Frame) -> Processed:
-        """Segment and style the frame (in parallel, reusing work where allowed), composite at output size."""
+        """Segment and style the frame (in parallel, reusing work where allowed) at output size. A live
+        frame's layers are blended on the output thread, while this one goes on with the next frame:
+        the two overlap on two cores (with a styled face and body the blend is a third of a frame's
+        work); a file's frame is composited here."""
         pixels = self._to_output_size(frame.pixels)
-        out, stages = self.renderer.render(pixels, self.stylizer.look)  # one look snapshot per frame
+        look = self.stylizer.look  # one look snapshot per frame
+        if self.source is not None and self.source.realtime:
+            out, stages = self.renderer.prepare(pixels, look)
+        else:
+            out, stages = self.renderer.render(pixels, look)
         for k, v in stages.items():
             self.stats.stage(k, v)
         return Processed(frame, out, stages)
@@ -294,6 +302,9 @@ class Engine:
             if item is None:
                 self._fanout.drain()
                 return
+            if not isinstance(item.pixels, np.ndarray):  # a live frame's layers, blended here
+                composition, item.pixels = item.pixels, item.pixels.result()
+                self.stats.stage("blend", composition.seconds)
             t0 = time.perf_counter()
             self._fanout.send(item, block=not (self.source and self.source.realtime))
             self.stats.stage("output", time.perf_counter() - t0)

@@ -29,7 +29,7 @@ class Processed:
     """A composited frame on its way to the outputs, with its timing trail."""
 
     frame: Frame
-    pixels: np.ndarray
+    pixels: np.ndarray  # or, from the frame loop to the output thread, the frame's layers still to blend
     stages: dict[str, float] = field(default_factory=dict)  # stage -> seconds
 
 

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from ..composite import Patch, Stretched
-from ..models.device import background_work
+from ..models.device import background_job, background_work
 from .motion import Motion, remap_region
 
 from ..errors import RemoteUnavailable
@@ -90,7 +90,9 @@ class AsyncStyler:
             done = []
             for spec, box in jobs.items():
                 try:
-                    done.append(StyleResult(spec, box, self.style_fn(spec, pixels, box), pixels.shape[:2], tag))
+                    with background_job():
+                        styled = self.style_fn(spec, pixels, box)
+                    done.append(StyleResult(spec, box, styled, pixels.shape[:2], tag))
                 except RemoteUnavailable as e:  # reconnecting: the frame loop keeps carrying the last canvas
                     log.debug("styling %s skipped: %s", spec, e)
                     time.sleep(0.1)
@@ -235,7 +237,8 @@ class MovingLayer:
         self.landed += 1
 
     def patch(self, shape: tuple[int, int], *, lazy: bool = False) -> Patch:
-        """This class's styled canvas over its region, at frame size (outside it: the frame itself).
+        """This class's styled canvas over its region, at frame size (outside it: the frame itself), in
+        pixels of its own: the canvas moves on with the next frame while this one may still be blended.
         ``lazy``: the pixels held at the canvas's size (``Stretched``), stretched by the compositor only
         where the class shows: a person's box is a third frame around the person."""
         h, w = shape
@@ -244,10 +247,11 @@ class MovingLayer:
         k = self.k
         fy0, fy1, fx0, fx1 = y0 * k, min(h, y1 * k), x0 * k, min(w, x1 * k)
         part = self.canvas[y0:y1, x0:x1]
-        if k > 1 and lazy:
-            return Patch((fy0, fy1, fx0, fx1), Stretched(part, k))
-        if k > 1:
-            part = cv2.resize(part, ((x1 - x0) * k, (y1 - y0) * k), interpolation=cv2.INTER_LINEAR)
+        if k == 1:
+            return Patch((fy0, fy1, fx0, fx1), part[:fy1 - fy0, :fx1 - fx0].copy())
+        if lazy:
+            return Patch((fy0, fy1, fx0, fx1), Stretched(part.copy(), k))
+        part = cv2.resize(part, ((x1 - x0) * k, (y1 - y0) * k), interpolation=cv2.INTER_LINEAR)
         return Patch((fy0, fy1, fx0, fx1), part[:fy1 - fy0, :fx1 - fx0])
 
     def frame(self, pixels: np.ndarray) -> np.ndarray:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..models.device import background_work
+from ..models.device import background_job, background_work
 
 from ..errors import RemoteUnavailable
 
@@ -307,7 +307,8 @@ class BackgroundPlate:
                     if self._stop:
                         return
                 self._last_start = time.monotonic()
-            self._restyle_once()
+            with background_job():
+                self._restyle_once()
 
     def _restyle_once(self) -> None:
         """Restyle the dirty tiles (or everything, for a spec never styled) of every wanted spec."""

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -107,7 +108,7 @@ class Renderer:
         self._probs: ClassProbs | None = None
         self._boxes: dict[str, tuple[int, int, int, int] | None] = {}
         self._count = 0
-        self._last: tuple[np.ndarray, Look, np.ndarray] | None = None  # (thumbnail, look, output)
+        self._last: tuple[np.ndarray, Look, Composition] | None = None  # (thumbnail, look, output)
         self._interim: dict[str, np.ndarray] = {}  # static spec -> this look's first frame, styled in line
         self._neural: dict[str, bool] = {}  # spec -> run by a network (else a filter, applied in line)
 
@@ -115,6 +116,16 @@ class Renderer:
         seg = self.stylizer.segmenter
         # segmenters that filter over time (the face tracker's landmark smoothing) take the frame's time
         return seg.segment(pixels, t=t) if t is not None and getattr(seg, "timed", False) else seg.segment(pixels)
+
+    def _segment_smoothed(self, pixels: np.ndarray, t: float | None, moved: threading.Event | None):
+        """(this frame's class probabilities smoothed over time, seconds the network took). ``moved``: set
+        when this frame's motion is known, to smooth along it (None: smooth without motion)."""
+        t0 = time.perf_counter()
+        raw = self._segment(pixels, t)
+        took = time.perf_counter() - t0
+        if moved is not None:
+            moved.wait()
+        return self.smoother(raw, self.motion if moved is not None else None), took
 
     def _box_for(self, spec: str, shape: tuple[int, int]) -> tuple[int, int, int, int] | None:
         """Last frame's box for ``spec`` when cropping pays off, else None (style the whole frame)."""
@@ -169,7 +180,21 @@ class Renderer:
                 for spec in inline}
 
     def render(self, pixels: np.ndarray, look: Look, t: float | None = None) -> tuple[np.ndarray, dict[str, float]]:
-        """``t``: the frame's time in seconds when it is not now (a video file styled offline)."""
+        """The frame styled and composited now. ``t``: the frame's time in seconds when it is not now
+        (a video file styled offline)."""
+        t0 = time.perf_counter()
+        composition, stages = self.prepare(pixels, look, t)
+        masks = stages.pop("masks", 0.0)
+        if not composition.done:
+            composition.result()
+            stages["composite"] = masks + composition.seconds
+        out = composition.result()
+        stages["process"] = time.perf_counter() - t0
+        return out, stages
+
+    def prepare(self, pixels: np.ndarray, look: Look, t: float | None = None) -> tuple[Composition, dict[str, float]]:
+        """Everything of a frame but the blending of its layers: that is left to whoever shows it (the live
+        engine's output thread), so it overlaps with the next frame's work here."""
         t0 = time.perf_counter()
         stages: dict[str, float] = {}
         thumb = None
@@ -187,14 +212,19 @@ class Renderer:
             self._probs.probs.shape[0] != len(self.stylizer.classes)
         self._count += 1
         tag = self._count
-        # the network runs while this thread measures the motion and carries the moving classes;
-        # the masks are smoothed along that motion once both are done. With no moving class there is
-        # nothing to overlap: the network runs in line, which saves the hand-off (3-4% of a core, bg720)
-        seg_future = None if not need_seg else self.pool.submit(_timed, self._segment, pixels, t) \
-            if moving_specs else _InLine(_timed, self._segment, pixels, t)
+        # the network runs while this thread measures the motion and carries the moving classes; its
+        # worker then smooths the masks along that motion while this thread is still carrying. With no
+        # moving class there is nothing to overlap: the network runs in line, which saves the hand-off
+        # (3-4% of a core, bg720), and the masks are smoothed without motion
+        moved = threading.Event()
+        seg_future = None if not need_seg else self.pool.submit(self._segment_smoothed, pixels, t, moved) \
+            if moving_specs else _InLine(self._segment_smoothed, pixels, t, None)
         t_motion = time.perf_counter()
-        if moving_specs:  # only moving classes need the input's motion; masks are smoothed without it
-            self.motion.update(pixels)
+        try:
+            if moving_specs:  # only moving classes need the input's motion
+                self.motion.update(pixels)
+        finally:
+            moved.set()
         stages["motion"] = time.perf_counter() - t_motion
         t_style = time.perf_counter()
         inline = self._style_moving(pixels, moving_specs, tag)
@@ -205,12 +235,11 @@ class Renderer:
             not look.mask.hard else None
         if seg_future is not None:
             try:
-                raw, stages["segment"] = seg_future.result()
-                self._probs = self.smoother(raw, self.motion if moving_specs else None)
+                self._probs, stages["segment"] = seg_future.result()
             except RemoteUnavailable:  # the server is reconnecting: keep the last masks
                 if self._probs is None:  # none yet: show the frame as it is
                     stages["process"] = time.perf_counter() - t0
-                    return pixels, stages
+                    return Composition(pixels, []), stages
         probs = self._probs
         t1 = time.perf_counter()
         shape = pixels.shape[:2]
@@ -236,8 +265,8 @@ class Renderer:
                 else:
                     self._interim.pop(spec, None)
                 styled[spec] = plate
-        out = composite(pixels, [(masks[s], styled[s]) for s in masks])
-        stages["composite"] = time.perf_counter() - t1
+        out = Composition(pixels, [(masks[s], styled[s]) for s in masks])
+        stages["masks"] = time.perf_counter() - t1  # the blend is timed when it is made
         stages["process"] = time.perf_counter() - t0
         if thumb is not None:
             self._last = (thumb, look, out)
@@ -257,10 +286,27 @@ def _crop(pixels: np.ndarray, box) -> np.ndarray:
     return np.ascontiguousarray(pixels[y0:y1, x0:x1])
 
 
-def _timed(fn, *args):
-    t0 = time.perf_counter()
-    result = fn(*args)
-    return result, time.perf_counter() - t0
+class Composition:
+    """One frame's layers, blended into the picture when first asked for (then kept). Everything it
+    holds is this frame's own: nothing the renderer changes for later frames (layers hand over copies
+    of their canvases), so another thread may blend it while the renderer goes on."""
+
+    def __init__(self, frame: np.ndarray, layers: list):
+        self._frame, self._layers = frame, layers
+        self._out: np.ndarray | None = None
+        self.seconds = 0.0  # how long the blend took
+
+    @property
+    def done(self) -> bool:
+        return self._out is not None
+
+    def result(self) -> np.ndarray:
+        if self._out is None:
+            t0 = time.perf_counter()
+            self._out = composite(self._frame, self._layers)
+            self.seconds = time.perf_counter() - t0
+            self._frame = self._layers = None
+        return self._out
 
 
 class _InLine:
