@@ -145,7 +145,8 @@ def composite(frame: np.ndarray, layers: list[tuple[np.ndarray, Styled]]) -> np.
     if len(layers) == 1 and not isinstance(layers[0][1], Patch):
         r, t = layers[0]
         coarse = r.small if isinstance(r, Stretched) else r[::8, ::8]
-        if (coarse >= 1).mean() > 0.3:  # a styled room: T wherever R is 1, blended only where the frame shows through
+        # a styled room: T wherever R is 1, blended only where the frame shows through
+        if cv2.countNonZero(cv2.compare(coarse, 1.0, cv2.CMP_GE)) > 0.3 * coarse.size:
             return _blend_one(frame, r, t, room=True)
     layers = [(_full_size(r, t, (h, w)), t) for r, t in layers]
     boxes = [_support(r, t, (h, w)) for r, t in layers]
@@ -273,6 +274,10 @@ def _blend_one(frame: np.ndarray, r: np.ndarray | Stretched, t: np.ndarray, *, r
     """One layer by tiles: copied where R is 0 or 1 throughout, blended only on its edge. ``room``: R is 1
     on most of the frame (a styled room), so the output starts as T; else (a styled person or face) as
     the frame."""
+    if room and isinstance(r, Stretched):
+        out = _room_by_tiles(frame, r, t)
+        if out is not None:
+            return out
     if isinstance(r, Stretched):
         k = r.factor
         runs = [[(y0 * k, y1 * k, x0 * k, x1 * k) for y0, y1, x0, x1 in boxes]
@@ -285,6 +290,43 @@ def _blend_one(frame: np.ndarray, r: np.ndarray | Stretched, t: np.ndarray, *, r
     for y0, y1, x0, x1 in copies:
         out[y0:y1, x0:x1] = src[y0:y1, x0:x1]
     _blend_runs(out, frame, r, t, blend)
+    return out
+
+
+def _room_by_tiles(frame: np.ndarray, r: Stretched, t: np.ndarray, side: int = 8) -> np.ndarray | None:
+    """A styled room over a mask held small, by square tiles of ``side`` small pixels: T, the frame where
+    R is 0 throughout (the person's inside), and the tiles on the edge gathered into one strip, their
+    mask stretched and blended in one call each, and put back. Blending the edge run by run cost a
+    call per run (about 40 a frame, 15 us each) and, to keep the calls few, blended long runs of
+    tiles where R is 0 or 1; gathered, only the edge's own tiles are blended (9% of a 720p frame
+    instead of 12%). None when the mask's sides are not whole tiles (then the runs do it)."""
+    small, k = r.small, r.factor
+    sh, sw = small.shape
+    if r.over != 1 or small.dtype != np.float32 or sh % side or sw % side or \
+            r.shape != frame.shape[:2] or t.shape != frame.shape:
+        return None
+    th, tw, n = sh // side, sw // side, side * k  # n: a tile's side in frame pixels
+    shows, styled = _tile_flags(small, th, tw, (side, side), grow=True)
+    out = t.copy()
+    ys, x0s, x1s, _ = _code_runs((~styled).view(np.int8))  # R is 0 throughout: the frame
+    for y, x0, x1 in zip(ys.tolist(), x0s.tolist(), x1s.tolist(), strict=True):
+        out[y * n:(y + 1) * n, x0 * n:x1 * n] = frame[y * n:(y + 1) * n, x0 * n:x1 * n]
+    ty, tx = np.nonzero(shows & styled)
+    if not len(ty):
+        return out
+    # each edge tile's small pixels with one of margin (bilinear stretching reads them; the border
+    # repeated, as a whole stretch does), stacked into one strip: its stretch, cut back to the
+    # tiles, is the same part of the whole stretch (a tile starts where a frame pixel does)
+    near = np.arange(-1, side + 1)
+    rows = np.clip(ty[:, None] * side + near, 0, sh - 1)
+    cols = np.clip(tx[:, None] * side + near, 0, sw - 1)
+    strip = small[rows[:, :, None], cols[:, None, :]].reshape(-1, side + 2)
+    weight = cv2.resize(strip, ((side + 2) * k, strip.shape[0] * k), interpolation=cv2.INTER_LINEAR)
+    weight = np.ascontiguousarray(weight.reshape(len(ty), (side + 2) * k, -1)[:, k:k + n, k:k + n]).reshape(-1, n)
+    tiles = (th, n, tw, n, 3)
+    picked = cv2.blendLinear(t.reshape(tiles)[ty, :, tx].reshape(-1, n, 3),
+                             frame.reshape(tiles)[ty, :, tx].reshape(-1, n, 3), weight, 1.0 - weight)
+    out.reshape(tiles)[ty, :, tx] = picked.reshape(len(ty), n, n, 3)
     return out
 
 

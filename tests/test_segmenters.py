@@ -83,6 +83,61 @@ def test_person_mask_matches_mediapipe(person_segmenter, portrait):
     assert iou >= 0.97
 
 
+
+def test_person_graph_stays_in_blocked_layout(person_segmenter, portrait):
+    """The selfie network's export carries no Pad in front of its stride-2 convolutions and no
+    ReduceMean (ONNX Runtime would leave its blocked layout around each), and gives the torch
+    module's numbers on a real portrait."""
+    import onnx
+
+    from cbs_obs.models.inference import onnx_path
+
+    if person_segmenter.backend != "onnx":
+        pytest.skip("the person network runs in torch on this machine (no ONNX Runtime graph)")
+    ops = [n.op_type for n in onnx.load(str(onnx_path(person_segmenter.network.key))).graph.node]
+    assert "Pad" not in ops and "ReduceMean" not in ops
+    assert ops.count("GlobalAveragePool") == 10
+    small = cv2.cvtColor(person_segmenter._sample(portrait), cv2.COLOR_BGR2RGB)
+    x = (small.astype(np.float32) / 255).transpose(2, 0, 1)[None].copy()
+    with torch.inference_mode():
+        expected = person_segmenter.net(torch.from_numpy(x)).numpy()
+    # within the bar every export is checked against (kernel order moves the last digits: about 1e-4 here)
+    np.testing.assert_allclose(person_segmenter.network.run(x), expected, atol=1e-3)
+
+
+def test_layout_rewrite_keeps_numbers(tmp_path):
+    """One-sided zero pads move into the convolution and spatial means become global pooling, with
+    the same output, on a small module shaped like TFLite's exports."""
+    import onnx
+    import onnxruntime as ort
+    import torch.nn.functional as F
+
+    from cbs_obs.models.onnx_layout import fold_layout_breakers
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 8, 3, stride=2)
+            self.dw = torch.nn.Conv2d(8, 8, 5, stride=2, groups=8)
+            self.se = torch.nn.Conv2d(8, 8, 1)
+
+        def forward(self, x):
+            y = torch.relu(self.conv(F.pad(x, (0, 1, 0, 1))))
+            y = self.dw(F.pad(y, (1, 2, 1, 2)))
+            return y * torch.sigmoid(self.se(y.mean((2, 3), keepdim=True)))
+
+    net, x = Net().eval(), torch.rand(1, 3, 36, 64)
+    path = tmp_path / "net.onnx"
+    torch.onnx.export(net, (x,), str(path), input_names=["input"], output_names=["output"], opset_version=17,
+                      dynamo=False)
+    assert fold_layout_breakers(path) == 3
+    ops = [n.op_type for n in onnx.load(str(path)).graph.node]
+    assert "Pad" not in ops and "ReduceMean" not in ops
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x.numpy()})[0]
+    with torch.inference_mode():
+        np.testing.assert_allclose(got, net(x).numpy(), atol=1e-5)
+
+
 def test_person_general_variant_runs(person_model, portrait):
     from cbs_obs.models import registry
     from cbs_obs.segment import create_segmenter

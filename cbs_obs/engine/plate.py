@@ -86,6 +86,17 @@ def fill_unseen(plate: np.ndarray, seen: np.ndarray) -> np.ndarray:
     return out
 
 
+def shrink(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``frame`` area-averaged down to ``size`` (w, h), by halving while the sides allow it: OpenCV's
+    area resize by 8 costs twice three halvings at 720p (1.1 ms against 0.5; within one level)."""
+    w, h = size
+    while frame.shape[1] >= 2 * w and frame.shape[0] >= 2 * h and frame.shape[1] % 2 == 0 and frame.shape[0] % 2 == 0:
+        frame = cv2.resize(frame, (frame.shape[1] // 2, frame.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    if frame.shape[:2] != (h, w):
+        frame = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
+    return frame
+
+
 def _max3(a: np.ndarray) -> np.ndarray:
     """Per-pixel maximum over the 3 channels (numpy's ``max(axis=2)`` is 20x slower on these small images)."""
     return cv2.max(cv2.max(a[..., 0], a[..., 1]), a[..., 2])
@@ -173,7 +184,7 @@ class BackgroundPlate:
         if self.plate is not None and self.plate.shape == frame.shape and self._frames % every:
             return False
         sw, sh = max(4, w // s.scale), max(4, h // s.scale)
-        small = cv2.resize(frame, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float32)
+        small = shrink(frame, (sw, sh)).astype(np.float32)
         sure = cv2.resize(background, (sw, sh), interpolation=cv2.INTER_LINEAR) > 0.97
         if s.edge > 0:  # the person's edge is never trusted: no ghost of them in the room
             sure = cv2.erode(sure.astype(np.uint8), np.ones((2 * s.edge + 1,) * 2, np.uint8)) > 0

@@ -89,17 +89,19 @@ class Network:
                  backend: str = "onnx", dynamic_hw: bool = False, example_scale: float = 1.0,
                  tolerance: float = 1e-3, describe: Callable | None = None, model: str | None = None,
                  inputs: tuple[str, ...] = ("input",), onnx: Callable[[], str | bytes] | None = None,
-                 one_thread: bool = False):
+                 one_thread: bool = False, fold_layout: bool = False):
         """``describe(module) -> dict``: facts about the network (output shapes...) kept beside the export,
         so they are known without building the module; read them from ``self.facts``. ``onnx``: for
         networks that exist only as ONNX, returns the file or its bytes (no torch module). ``one_thread``:
-        ONNX Runtime runs it on the caller's thread only (see ``device.ort_session``)."""
+        ONNX Runtime runs it on the caller's thread only (see ``device.ort_session``). ``fold_layout``: the
+        export is rewritten so ONNX Runtime keeps its blocked layout through it (``onnx_layout``); part of
+        how the graph is built, so it belongs in ``key``."""
         if backend not in BACKENDS:
             raise UnknownNameError("backend", backend, BACKENDS)
         self.key, self._build, self._onnx = key, build, onnx
         self._example = (tuple(example_shape), example_scale, dynamic_hw, tolerance)
         self._describe, self._want = describe, backend
-        self._one_thread = one_thread
+        self._one_thread, self._fold_layout = one_thread, fold_layout
         self.model = model or key
         self.inputs = tuple(inputs)
         self.module = None
@@ -157,7 +159,8 @@ class Network:
 
                     example = torch.rand(*shape) * scale
                     self.session = export_session(self._module(), example, self.key, dynamic_hw=dynamic_hw,
-                                                  tolerance=tolerance, one_thread=self._one_thread)
+                                                  tolerance=tolerance, one_thread=self._one_thread,
+                                                  fold_layout=self._fold_layout)
             if self._describe is not None and not self.facts:
                 self.facts = self._describe(self._module())
                 if self.session is not None:

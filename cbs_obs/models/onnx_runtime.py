@@ -39,8 +39,9 @@ def cache_key(*parts: str) -> str:
 
 
 def export_session(module: torch.nn.Module, example: torch.Tensor, key: str, *, dynamic_hw: bool = False,
-                   tolerance: float = 1e-3, one_thread: bool = False):
+                   tolerance: float = 1e-3, one_thread: bool = False, fold_layout: bool = False):
     """An ORT session equivalent to ``module`` (NCHW in, one tensor out), or None if export fails.
+    ``fold_layout``: rewrite the graph so ONNX Runtime keeps its blocked layout (``onnx_layout``).
 
     A graph that agreed with torch gets a ``.verified`` mark beside it, so later runs can load it
     without torch (see ``inference.Network``)."""
@@ -58,6 +59,13 @@ def export_session(module: torch.nn.Module, example: torch.Tensor, key: str, *, 
                 warnings.simplefilter("ignore")
                 torch.onnx.export(module, (example,), str(tmp), input_names=["input"], output_names=["output"],
                                   opset_version=17, dynamic_axes=axes, dynamo=False)
+            if fold_layout:
+                from .onnx_layout import fold_layout_breakers
+
+                try:
+                    fold_layout_breakers(tmp)
+                except Exception as e:  # a rewrite that fails leaves the plain export, which still works
+                    log.warning("ONNX layout rewrite of %s failed (%s); keeping the plain graph", path.name, e)
             os.replace(tmp, path)
         except Exception as e:  # exporter gaps must not stop the product: torch still works
             log.warning("ONNX export failed (%s); running in torch instead", e)

@@ -46,8 +46,11 @@ class PersonSegmenter:
         sha = sha256_of(path)
         # a 256x144 network (about 5 ms): one thread; the live engine runs it beside the frame loop, and a
         # second ONNX Runtime thread cost about 4% of a core in hand-offs for no gain (bg720, 2 cores)
-        self.network = Network(cache_key("selfie", sha, IMPORT_FORMAT), build, (1, 3, *self.input_size),
-                               backend=backend, model=model_name(f"selfie-{variant}", sha), one_thread=True)
+        # its stride-2 convolutions' one-sided pads and its squeeze-and-excitation means are folded into
+        # ONNX Runtime's blocked layout: the network's 4.0 ms become 3.0 (same numbers; see onnx_layout)
+        self.network = Network(cache_key("selfie", sha, IMPORT_FORMAT, "layout-1"), build, (1, 3, *self.input_size),
+                               backend=backend, model=model_name(f"selfie-{variant}", sha), one_thread=True,
+                               fold_layout=True)
         self.backend = self.network.backend
         self._maps: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
