@@ -184,11 +184,11 @@ class Renderer:
         (a video file styled offline)."""
         t0 = time.perf_counter()
         composition, stages = self.prepare(pixels, look, t)
-        masks = stages.pop("masks", 0.0)
-        if not composition.done:
-            composition.result()
-            stages["composite"] = masks + composition.seconds
+        blended_now = not composition.done  # a skipped frame hands back the last one, already blended
         out = composition.result()
+        masks = stages.pop("masks", 0.0)
+        if blended_now:
+            stages["composite"] = masks + composition.seconds
         stages["process"] = time.perf_counter() - t0
         return out, stages
 
