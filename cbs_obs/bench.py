@@ -58,14 +58,19 @@ class Capture:
         pass
 
 
-def clip_frames(path: str | None, size: tuple[int, int], *, ping_pong: bool = False) -> tuple[list[np.ndarray], str]:
+def clip_frames(path: str | None, size: tuple[int, int], *, ping_pong: bool = False,
+                max_seconds: float | None = None) -> tuple[list[np.ndarray], str]:
     """A clip's frames at ``size`` (W, H): cropped to that aspect first (keeping the top, where heads are),
-    then scaled. ``ping_pong`` plays it forwards then backwards, so looping never jumps."""
+    then scaled. ``ping_pong`` plays it forwards then backwards, so looping never jumps. ``max_seconds``:
+    only the clip's first seconds (a long clip held at 720p would take gigabytes)."""
+    from itertools import islice
+
     from .io.sources import demo_clip_path
 
     src = path or str(demo_clip_path())
-    cap, _, _ = open_video(src)
-    out = [_fit(f, size) for f in video_frames(cap)]
+    cap, fps, _ = open_video(src)
+    limit = None if max_seconds is None else max(3, round(max_seconds * fps))
+    out = [_fit(f, size) for f in islice(video_frames(cap), limit)]
     cap.release()
     if not out:
         raise InputError(f"{src}: no frames could be read")
@@ -352,20 +357,80 @@ def _clips(args) -> list[str | None]:
     return args.clip or [None]
 
 
+def _clip(args, path: str | None) -> tuple[list[np.ndarray], str]:
+    return clip_frames(path, (1280, 720), ping_pong=True, max_seconds=args.clip_seconds)
+
+
+# the figures whose run-to-run range is printed next to their median (dotted paths into one run's result)
+SPREAD = ("fps", "cpu_percent_of_one_core", "latency_ms.p95", "dropped",
+          "steadiness.instability_person.ours_vs_input", "steadiness.instability_background.ours_vs_input",
+          "steadiness.instability_face.ours_vs_input", "steadiness.instability_body.ours_vs_input",
+          "steadiness.currency_psnr_db", "steadiness.pops_background")
+
+
+def median_of_runs(runs: list[dict]) -> dict:
+    """One result from several runs of the same measurement: every number is the median over the runs
+    (these machines drift 15-35% from minute to minute, so one run can mislead), ``runs`` says how many,
+    and ``spread`` gives the lowest and highest value of the headline figures."""
+    if len(runs) == 1:
+        return runs[0]
+    out = _median_tree(runs)
+    out["runs"] = len(runs)
+    spread = {}
+    for path in SPREAD:
+        values = [v for v in (_dig(r, path) for r in runs) if _is_number(v)]
+        if values:
+            spread[path] = [min(values), max(values)]
+    out["spread"] = spread
+    return out
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _dig(tree, path: str):
+    for key in path.split("."):
+        if not isinstance(tree, dict) or key not in tree:
+            return None
+        tree = tree[key]
+    return tree
+
+
+def _median_tree(items: list):
+    first = items[0]
+    if isinstance(first, dict):
+        keys = dict.fromkeys(k for it in items if isinstance(it, dict) for k in it)
+        return {k: _median_tree([it[k] for it in items if isinstance(it, dict) and k in it]) for k in keys}
+    numbers = [v for v in items if _is_number(v)]
+    if numbers and len(numbers) == len([v for v in items if v is not None]):
+        m = float(np.median(numbers))
+        return int(m) if all(isinstance(v, int) for v in numbers) and m.is_integer() else round(m, 3)
+    return first
+
+
 def scenario_bg720(args) -> dict:
     """The room styled behind a person (background plate), per clip."""
     spec = f"background={getattr(args, 'room_style', None) or 'starry-blue'}"
     look = Look.from_specs([spec])
     results = {}
     for path in _clips(args):
-        frames, name = clip_frames(path, (1280, 720), ping_pong=True)
-        stats, cap = run_live(frames, look, PerfSettings(), seconds=args.seconds, record=True)
-        result = {"output_size": "1280x720", "look": spec, **_live_figures(stats)}
-        result["steadiness"] = steadiness(frames, look, cap, naive_frames=args.naive_window)
+        frames, name = _clip(args, path)
+        runs = []
+        for k in range(args.runs):
+            _progress(name, spec, k, args.runs)
+            stats, cap = run_live(frames, look, PerfSettings(), seconds=args.seconds, record=True)
+            runs.append({"output_size": "1280x720", "look": spec, **_live_figures(stats),
+                         "steadiness": steadiness(frames, look, cap, naive_frames=args.naive_window)})
+        result = median_of_runs(runs)
         if args.room_change:
             result["room_change"] = room_change(frames, look, PerfSettings())
         results[name] = result
     return results
+
+
+def _progress(clip: str, what: str, k: int, runs: int) -> None:
+    print(f"   {clip}: {what}" + (f", run {k + 1} of {runs}" if runs > 1 else ""), flush=True)
 
 
 def scenario_person720(args) -> dict:
@@ -378,16 +443,18 @@ def scenario_person720(args) -> dict:
     results = {}
     modes = [args.person_moving] + (["sync"] if args.person_moving != "sync" and args.compare_sync else [])
     for path in _clips(args):
-        frames, name = clip_frames(path, (1280, 720), ping_pong=True)
-        per_mode = {}
-        for mode in modes:
-            perf = PerfSettings(style_size=args.person_style_size, moving=mode)
-            stats, cap = run_live(frames, look, perf, seconds=args.seconds, record=True, segmenter=segmenter)
-            per_mode[mode] = {"output_size": "1280x720", "segmenter": segmenter, "look": " ".join(specs),
-                              "style_size": args.person_style_size, **_live_figures(stats),
-                              "steadiness": steadiness(frames, look, cap, naive_frames=args.naive_window,
-                                                       segmenter=segmenter)}
-        results[name] = per_mode
+        frames, name = _clip(args, path)
+        runs: dict[str, list[dict]] = {mode: [] for mode in modes}
+        for k in range(args.runs):  # the modes alternate, so each mode's median spans the same minutes
+            for mode in modes:
+                _progress(name, f"{' '.join(specs)} ({mode})", k, args.runs)
+                perf = PerfSettings(style_size=args.person_style_size, moving=mode)
+                stats, cap = run_live(frames, look, perf, seconds=args.seconds, record=True, segmenter=segmenter)
+                runs[mode].append({"output_size": "1280x720", "segmenter": segmenter, "look": " ".join(specs),
+                                   "style_size": args.person_style_size, **_live_figures(stats),
+                                   "steadiness": steadiness(frames, look, cap, naive_frames=args.naive_window,
+                                                            segmenter=segmenter)})
+        results[name] = {mode: median_of_runs(r) for mode, r in runs.items()}
     return results
 
 

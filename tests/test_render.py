@@ -195,13 +195,29 @@ def test_budget_picks_smaller_sizes_for_higher_fps():
 
 def test_bench_runs_and_prints_json(person_model, tmp_path):
     proc = subprocess.run([CLI, "bench", "--scenarios", "person720", "--seconds", "2", "--naive-window", "4",
-                           "--json", "-o", str(tmp_path / "b.json")], capture_output=True, text=True, timeout=300)
+                           "--runs", "2", "--json", "-o", str(tmp_path / "b.json")],
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
+    assert "run 2 of 2" in proc.stdout
     data = json.loads((tmp_path / "b.json").read_text())
     s = data["scenarios"]["person720"]["demo_clip.mp4"]["async"]
     assert s["fps"] > 0 and s["latency_ms"]["p50"] > 0 and s["cpu_percent_of_one_core"] > 0
     steady = s["steadiness"]["instability_person"]
     assert steady["ours"]["pairs"] > 0 and steady["input"]["mean"] is not None and steady["naive"]["pairs"] >= 2
+    low, high = s["spread"]["cpu_percent_of_one_core"]
+    assert s["runs"] == 2 and low <= s["cpu_percent_of_one_core"] <= high
+
+
+def test_several_bench_runs_give_medians_and_their_range():
+    from cbs_obs.bench import median_of_runs
+
+    runs = [{"fps": f, "latency_ms": {"p95": p}, "dropped": d, "look": "person=candy-pop", "errors": 0}
+            for f, p, d in ((29.0, 40.0, 3), (30.0, 60.0, 0), (28.0, 45.0, 1))]
+    m = median_of_runs(runs)
+    assert m["fps"] == 29.0 and m["latency_ms"]["p95"] == 45.0 and m["dropped"] == 1
+    assert m["look"] == "person=candy-pop" and m["runs"] == 3
+    assert m["spread"]["latency_ms.p95"] == [40.0, 60.0] and m["spread"]["dropped"] == [0, 3]
+    assert median_of_runs(runs[:1]) is runs[0]
 
 
 class SceneSegmenter:

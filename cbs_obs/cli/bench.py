@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..argtypes import positive_float as _positive_float
 from ..argtypes import positive_int as _positive_int
 
 
@@ -10,12 +11,13 @@ def cmd_bench(args) -> int:
     import json
 
     from ..bench import run
+    from ..paths import write_atomic
 
     results = run(args)
     if args.json:
         print(json.dumps(results, indent=2))
     if args.output:
-        args.output.write_text(json.dumps(results, indent=2))
+        write_atomic(args.output, json.dumps(results, indent=2).encode())
         print(f"wrote {args.output}")
     return 0
 
@@ -34,6 +36,12 @@ def register(sub) -> None:
     b.add_argument("--clip", action="append", metavar="VIDEO",
                    help="real footage to measure on (repeat for several clips; cropped and scaled to 1280x720, "
                    "played forwards then backwards); default: the built-in clip")
+    b.add_argument("--clip-seconds", type=_positive_float, default=20.0, metavar="S",
+                   help="use only the first S seconds of each clip (default 20; a clip is held in memory at 720p, "
+                   "2.7 MB a frame)")
+    b.add_argument("--runs", type=_positive_int, default=1, metavar="N",
+                   help="bg720, person720: measure each clip N times and report medians, with the lowest and "
+                   "highest value of the headline figures under 'spread' (default 1)")
     b.add_argument("--naive-window", type=_positive_int, default=30, metavar="N",
                    help="consecutive frames styled naively (every frame in full) for comparison (default 30)")
     b.add_argument("--compare-sync", action="store_true", help="person720: also run --moving sync as a reference")
