@@ -100,6 +100,7 @@ def _cpu_seconds() -> float:
 def run_live(frames, look, perf, *, seconds: float, fps: float = 30.0, segmenter: str = "person",
              record: bool = False, seg_options=None, on_frame=None) -> tuple[dict, Capture]:
     """Play frames in real time through the engine; returns stats with CPU use, RSS and the capture."""
+    release_memory()
     cap = Capture(period=len(frames), record=record)
     app = _live_app(EngineConfig(source="bench", segmenter=segmenter, segmenter_options=seg_options or {}, perf=perf),
                     look, FramesSource(frames, fps, name="bench clip"), [cap]).start()
@@ -147,6 +148,20 @@ def _live_app(config: EngineConfig, look: Look, source, outputs):
     return LiveApp(AppConfig(engine=config, look=look, outputs=(),
                              control=ControlSettings(port=0, token=secrets.token_urlsafe(24))),
                    source=source, extra_outputs=outputs)
+
+
+def release_memory() -> None:
+    """Hand memory freed by an analysis back to the system before the next live run, so that run's RSS
+    is the engine's and not the allocator's leftovers (glibc keeps freed heap otherwise: the figure grew
+    from 3.7 to 10 GB over four clips)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
 
 
 def _rss_mb() -> float | None:
@@ -362,7 +377,7 @@ def _clip(args, path: str | None) -> tuple[list[np.ndarray], str]:
 
 
 # the figures whose run-to-run range is printed next to their median (dotted paths into one run's result)
-SPREAD = ("fps", "cpu_percent_of_one_core", "latency_ms.p95", "dropped",
+SPREAD = ("fps", "cpu_percent_of_one_core", "latency_ms.p95", "dropped", "rss_mb",
           "steadiness.instability_person.ours_vs_input", "steadiness.instability_background.ours_vs_input",
           "steadiness.instability_face.ours_vs_input", "steadiness.instability_body.ours_vs_input",
           "steadiness.currency_psnr_db", "steadiness.pops_background")
@@ -370,11 +385,14 @@ SPREAD = ("fps", "cpu_percent_of_one_core", "latency_ms.p95", "dropped",
 
 def median_of_runs(runs: list[dict]) -> dict:
     """One result from several runs of the same measurement: every number is the median over the runs
-    (these machines drift 15-35% from minute to minute, so one run can mislead), ``runs`` says how many,
-    and ``spread`` gives the lowest and highest value of the headline figures."""
+    (these machines drift 15-35% from minute to minute, so one run can mislead) but RSS, which is the
+    first run's; ``runs`` says how many, and ``spread`` gives the lowest and highest value of the
+    headline figures."""
     if len(runs) == 1:
         return runs[0]
     out = _median_tree(runs)
+    if "rss_mb" in runs[0]:  # later runs also hold what the analysis loaded (the naive path's networks)
+        out["rss_mb"] = runs[0]["rss_mb"]
     out["runs"] = len(runs)
     spread = {}
     for path in SPREAD:

@@ -211,10 +211,11 @@ def test_bench_runs_and_prints_json(person_model, tmp_path):
 def test_several_bench_runs_give_medians_and_their_range():
     from cbs_obs.bench import median_of_runs
 
-    runs = [{"fps": f, "latency_ms": {"p95": p}, "dropped": d, "look": "person=candy-pop", "errors": 0}
-            for f, p, d in ((29.0, 40.0, 3), (30.0, 60.0, 0), (28.0, 45.0, 1))]
+    runs = [{"fps": f, "latency_ms": {"p95": p}, "dropped": d, "look": "person=candy-pop", "errors": 0, "rss_mb": m}
+            for f, p, d, m in ((29.0, 40.0, 3, 900.0), (30.0, 60.0, 0, 1500.0), (28.0, 45.0, 1, 1400.0))]
     m = median_of_runs(runs)
     assert m["fps"] == 29.0 and m["latency_ms"]["p95"] == 45.0 and m["dropped"] == 1
+    assert m["rss_mb"] == 900.0  # the first run's: later ones also hold what the analysis loaded
     assert m["look"] == "person=candy-pop" and m["runs"] == 3
     assert m["spread"]["latency_ms.p95"] == [40.0, 60.0] and m["spread"]["dropped"] == [0, 3]
     assert median_of_runs(runs[:1]) is runs[0]
