@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import platform
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -448,7 +449,8 @@ def scenario_bg720(args) -> dict:
 
 
 def _progress(clip: str, what: str, k: int, runs: int) -> None:
-    print(f"   {clip}: {what}" + (f", run {k + 1} of {runs}" if runs > 1 else ""), flush=True)
+    """Progress goes to stderr: with ``--json`` stdout carries the document alone."""
+    print(f"   {clip}: {what}" + (f", run {k + 1} of {runs}" if runs > 1 else ""), file=sys.stderr, flush=True)
 
 
 def scenario_person720(args) -> dict:
@@ -606,7 +608,7 @@ def run(args) -> dict:
             results["scenarios"][name] = {"skipped": "no --cityscapes-frame given "
                                           "(e.g. ../shared/data/cityscapes_frame.png)"}
             continue
-        print(f"== {name} ...", flush=True)
+        print(f"== {name} ...", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
         results["scenarios"][name] = RUNNERS[name](args)
         results["scenarios"][name]["bench_seconds"] = round(time.perf_counter() - t0, 1)

@@ -198,8 +198,9 @@ def test_bench_runs_and_prints_json(person_model, tmp_path):
                            "--runs", "2", "--json", "-o", str(tmp_path / "b.json")],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    assert "run 2 of 2" in proc.stdout
+    assert "run 2 of 2" in proc.stderr
     data = json.loads((tmp_path / "b.json").read_text())
+    assert json.loads(proc.stdout) == data  # with --json, stdout is the document alone: progress is on stderr
     s = data["scenarios"]["person720"]["demo_clip.mp4"]["async"]
     assert s["fps"] > 0 and s["latency_ms"]["p50"] > 0 and s["cpu_percent_of_one_core"] > 0
     steady = s["steadiness"]["instability_person"]

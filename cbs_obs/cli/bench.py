@@ -9,6 +9,7 @@ from ..argtypes import positive_int as _positive_int
 
 def cmd_bench(args) -> int:
     import json
+    import sys
 
     from ..bench import run
     from ..paths import write_atomic
@@ -18,7 +19,7 @@ def cmd_bench(args) -> int:
         print(json.dumps(results, indent=2))
     if args.output:
         write_atomic(args.output, json.dumps(results, indent=2).encode())
-        print(f"wrote {args.output}")
+        print(f"wrote {args.output}", file=sys.stderr)
     return 0
 
 
