@@ -112,7 +112,7 @@ def run_live(frames, look, perf, *, seconds: float, fps: float = 30.0, segmenter
     engine.stats.reset()  # measure steady state only
     tracker = getattr(engine.stylizer.segmenter, "tracker", None)
     if tracker is not None:
-        tracker.stats = type(tracker.stats)()
+        tracker.reset_stats()
     cap.armed = True
     styler = engine.renderer.async_styler
     styled0 = styler.styled_frames if styler else 0
@@ -129,7 +129,7 @@ def run_live(frames, look, perf, *, seconds: float, fps: float = 30.0, segmenter
     plate = engine.renderer.plate
     stats["rss_mb"] = _rss_mb()
     if tracker is not None:
-        stats["faces"] = _rounded(tracker.stats.per_frame())
+        stats["faces"] = _rounded(tracker.stats_per_frame())
     app.stop()
     cap.armed = False
     stats["cpu_percent_of_one_core"] = round(100 * cpu, 1)
@@ -556,7 +556,6 @@ def _face_figures(frames: list[np.ndarray], n: int) -> dict:
     by frame (ms per frame for detection, landmarks and the tracking arithmetic, how often the
     detector ran, faces per frame)."""
     from .segment.face_mesh import roi_from_detection
-    from .segment.face_track import TrackerStats
     from .segment.person_face import PersonFaceSegmenter
 
     seg = PersonFaceSegmenter()
@@ -569,13 +568,13 @@ def _face_figures(frames: list[np.ndarray], n: int) -> dict:
         roi = roi_from_detection(found.boxes[0], found.keypoints[0], f.shape[:2])
         out["ms"][f"face mesh 192x192 ({mesh.backend}), one face"] = _median_ms(lambda: mesh.run(f, roi), n)
     seg.tracker.reset()
-    seg.tracker.stats = TrackerStats()
+    seg.tracker.reset_stats()
     times = []
     for frame in frames:
         t0 = time.perf_counter()
         seg.segment(frame)
         times.append(time.perf_counter() - t0)
-    per = _rounded(seg.tracker.stats.per_frame())
+    per = _rounded(seg.tracker.stats_per_frame())
     person_ms = _median_ms(lambda: seg.person.segment(f), n)
     out["tracked_clip"] = {"frames": len(frames), **per,
                            "person_face_segmenter_ms_median": round(float(np.median(times)) * 1000, 1),

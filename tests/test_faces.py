@@ -405,6 +405,43 @@ def test_a_redetected_face_is_the_same_face_not_a_second_one(face_nets):
     assert 3 <= tracker.stats.detector_runs <= 12  # first sight, then every 15th frame (and fast moves)
 
 
+def test_tracker_counters_reset_and_read_between_frames():
+    """The bench zeroes and reads the tracker's counters while the engine tracks on another thread;
+    a reset between a frame's mesh runs and its face count would report more faces than mesh runs."""
+    import threading
+
+    from cbs_obs.segment.face_detect import Detections
+    from cbs_obs.segment.face_track import FaceTracker
+
+    class TwoFaces:
+        def detect(self, frame):
+            boxes = np.float32([[0.1, 0.2, 0.3, 0.5], [0.6, 0.2, 0.8, 0.5]])
+            eyes = np.float32([[[0.15, 0.3], [0.25, 0.3]], [[0.65, 0.3], [0.75, 0.3]]])
+            return Detections(boxes, np.concatenate([eyes, np.repeat(eyes[:, :1], 4, 1)], 1), np.float32([0.9, 0.9]))
+
+    class SlowMesh:  # a mesh run that takes a while, so a reset often lands inside a frame
+        def run(self, frame, rect):
+            time.sleep(0.002)
+            ring = np.stack([np.cos(np.arange(468)), np.sin(np.arange(468)), np.zeros(468)], 1).astype(np.float32)
+            return ring * [rect.w / 3, rect.h / 3, 0] + [rect.cx, rect.cy, 0], 0.99
+
+    tracker = FaceTracker(TwoFaces(), SlowMesh(), max_faces=2, smooth=False)
+    frame = np.zeros((72, 128, 3), np.uint8)
+    stop = threading.Event()
+    worker = threading.Thread(target=lambda: [tracker.process(frame) for _ in iter(stop.is_set, True)])
+    worker.start()
+    try:
+        for i in range(200):
+            tracker.reset_stats()
+            time.sleep(0.0005 * (i % 7))
+            per = tracker.stats_per_frame()
+            assert per["mesh_runs_per_frame"] >= per["faces_per_frame"], (i, per)
+    finally:
+        stop.set()
+        worker.join()
+    assert tracker.stats.faces == 2 * tracker.stats.frames > 0
+
+
 def test_face_leaving_and_coming_back_is_found_again(face_nets):
     """Tracked while visible (the detector only when tracking slips), lost when out of the picture,
     found again on return."""

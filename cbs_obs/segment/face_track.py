@@ -107,6 +107,16 @@ class FaceTracker:
         with self._lock:
             self._prev, self._size, self._since_detect, self._smoothers = [], None, 0, {}
 
+    def reset_stats(self) -> None:
+        """Zero the counters between frames (under the lock), so no frame is counted on one side only."""
+        with self._lock:
+            self.stats = TrackerStats()
+
+    def stats_per_frame(self) -> dict[str, float]:
+        """``stats.per_frame()`` read between frames, while another thread may be tracking."""
+        with self._lock:
+            return self.stats.per_frame()
+
     def process(self, frame: np.ndarray, t: float | None = None) -> list[TrackedFace]:
         """``t``: the frame's time in seconds for the landmark smoothing (default: now)."""
         with self._lock:
