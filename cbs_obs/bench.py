@@ -98,6 +98,17 @@ def _cpu_seconds() -> float:
     return t.user + t.system
 
 
+def _stolen_seconds() -> float | None:
+    """CPU time the host of a virtual machine took from it (Linux's "steal"), all cores; None elsewhere.
+    These machines slow down by 15-35% when the host is busy: a run's figures are read next to it."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = f.readline().split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def run_live(frames, look, perf, *, seconds: float, fps: float = 30.0, segmenter: str = "person",
              record: bool = False, seg_options=None, on_frame=None) -> tuple[dict, Capture]:
     """Play frames in real time through the engine; returns stats with CPU use, RSS and the capture."""
@@ -116,16 +127,23 @@ def run_live(frames, look, perf, *, seconds: float, fps: float = 30.0, segmenter
     cap.armed = True
     styler = engine.renderer.async_styler
     styled0 = styler.styled_frames if styler else 0
-    cpu0, rec0, t0 = _cpu_seconds(), cap.cpu_s, time.monotonic()
+    motion = engine.renderer.motion
+    flows0 = motion.frames, motion.fine_frames
+    cpu0, rec0, stolen0, t0 = _cpu_seconds(), cap.cpu_s, _stolen_seconds(), time.monotonic()
     end = t0 + seconds
     while time.monotonic() < end and not engine.wait(0.1):
         if on_frame:
             on_frame(engine)
     elapsed = time.monotonic() - t0
     cpu = (_cpu_seconds() - cpu0 - (cap.cpu_s - rec0)) / elapsed  # the engine's, not the bench's recording
+    stolen = _stolen_seconds()
     stats = engine.stats.snapshot()
+    if stolen is not None and stolen0 is not None:
+        stats["cpu_stolen_percent_of_one_core"] = round(100 * (stolen - stolen0) / elapsed, 1)
     if styler is not None and styler.styled_frames > styled0:
         stats["moving_style_refresh_hz"] = round((styler.styled_frames - styled0) / elapsed, 1)
+    if motion.frames > flows0[0]:  # how often the frame loop could afford the fine flow
+        stats["fine_flow_share"] = round((motion.fine_frames - flows0[1]) / (motion.frames - flows0[0]), 3)
     plate = engine.renderer.plate
     stats["rss_mb"] = _rss_mb()
     if tracker is not None:
@@ -381,7 +399,8 @@ def _clip(args, path: str | None) -> tuple[list[np.ndarray], str]:
 SPREAD = ("fps", "cpu_percent_of_one_core", "latency_ms.p95", "dropped", "rss_mb",
           "steadiness.instability_person.ours_vs_input", "steadiness.instability_background.ours_vs_input",
           "steadiness.instability_face.ours_vs_input", "steadiness.instability_body.ours_vs_input",
-          "steadiness.currency_psnr_db", "steadiness.pops_background")
+          "steadiness.currency_psnr_db", "steadiness.pops_background", "fine_flow_share",
+          "cpu_stolen_percent_of_one_core")
 
 
 def median_of_runs(runs: list[dict]) -> dict:
@@ -588,7 +607,8 @@ def _rounded(per_frame: dict[str, float]) -> dict[str, float]:
 
 def _live_figures(stats: dict) -> dict:
     keep = ("fps", "latency_ms", "stages_ms", "dropped", "captured", "output", "errors", "cpu_percent_of_one_core",
-            "rss_mb", "plate_restyles", "plate_tiles_restyled", "plate_restyle_ms", "moving_style_refresh_hz", "faces")
+            "rss_mb", "plate_restyles", "plate_tiles_restyled", "plate_restyle_ms", "moving_style_refresh_hz", "faces",
+            "fine_flow_share", "cpu_stolen_percent_of_one_core")
     return {k: stats[k] for k in keep if k in stats}
 
 

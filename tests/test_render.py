@@ -316,3 +316,55 @@ def test_a_frame_blended_after_the_next_one_is_prepared_shows_its_own_styling(sc
     assert np.array_equal(pending[0].result(), pending[1])
     now.close()
     late.close()
+
+
+def test_flow_detail_follows_the_loops_headroom():
+    """The fine flow costs the frame loop about 3.5 ms more: used while the loop has room, dropped when
+    the loop takes most of a frame's interval, taken back once it has room again, and never flipping
+    back and forth on the cost of the detail itself."""
+    from cbs_obs.engine.pace import FlowPace
+
+    rng = np.random.default_rng(0)
+
+    def run(base_ms: float, frames: int = 300, pace: FlowPace | None = None) -> tuple[FlowPace, int]:
+        pace = pace or FlowPace(1 / 30)
+        switches = 0
+        for _ in range(frames):
+            was = pace.fine
+            took = base_ms + (3.5 if pace.fine else 0.0) + rng.normal(0, 2) + (8.0 if rng.random() < 0.12 else 0.0)
+            switches += pace.observe(took / 1000) != was
+        return pace, switches
+
+    quiet, switches = run(11.0)  # a quiet machine: room for the fine flow on every frame
+    assert quiet.fine and switches == 0
+    busy, switches = run(19.0)  # a busy one: the light flow, switched to once
+    assert not busy.fine and switches == 1
+    edge, switches = run(15.0)  # between the thresholds: whichever it has, it keeps
+    assert switches <= 1
+    recovered, _ = run(9.0, pace=busy)  # the machine quiet again: back to the fine flow
+    assert recovered.fine
+
+
+def test_a_live_renderer_drops_to_the_light_flow_when_its_frames_take_too_long():
+    """End to end: a segmenter that takes most of a frame's interval makes the renderer use the light
+    flow; a fast one keeps the fine flow; a file styled offline always gets the fine one."""
+    from tests.test_steady import scene
+
+    class SlowSegmenter(SceneSegmenter):
+        def segment(self, frame):
+            time.sleep(0.030)
+            return super().segment(frame)
+
+    def shares(seg, realtime):
+        st = ClassStylizer(seg, Look.from_specs(["person=as-net:grey"]))
+        r = Renderer(st, PerfSettings(plate="off", moving="async", edges=False), ThreadPoolExecutor(2), "person",
+                     realtime=realtime)
+        for t in range(40):
+            seg.t = t % 8
+            r.render(scene(t % 8)[0], st.look)
+        r.close()
+        return r.motion.fine_frames / r.motion.frames
+
+    assert shares(SlowSegmenter(), realtime=True) < 0.5
+    assert shares(SceneSegmenter(), realtime=True) == 1.0
+    assert shares(SlowSegmenter(), realtime=False) == 1.0

@@ -108,7 +108,7 @@ class Engine:
         if self.source.realtime:
             frame_ops_on_one_thread()
         self.renderer = Renderer(self.stylizer, self.config.perf, self._pool, self.config.segmenter,
-                                 realtime=self.source.realtime)
+                                 realtime=self.source.realtime, fps=self.fps)
         self.stats.source_state = "ok"
         for name, fn in (("capture", self._capture_loop), ("process", self._process_loop),
                          ("output", self._output_loop)):

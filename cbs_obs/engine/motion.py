@@ -77,8 +77,7 @@ class Motion:
     """Flow between the previous and the current frame; ``update`` once per frame, then ask it to move things."""
 
     def __init__(self, scale: int = FLOW_SCALE, light: bool = False):
-        """``light``: the carrying flow at half the detail (DIS finest scale 1), about 3 ms a frame less,
-        for a frame loop with less headroom."""
+        """``light``: start with the carrying flow at half the detail (``fine`` may be switched per frame)."""
         self.scale = scale
         # the carrying flow is computed down to the flow size itself (DIS finest scale 0), its
         # patches 6 px apart instead of 4 (5.4 ms a frame here against 2.5 at finest scale 1, 10 at 0 with
@@ -86,8 +85,11 @@ class Motion:
         # the less the old and new textures are offset when they are blended, and the less the styled
         # person shimmers at each refresh (offline on real clips, a result every 5 frames landing 4 frames
         # later: person instability 2.38 -> 1.69x the input on again, 2.32 -> 1.65x on book, 1.73 -> 1.06x
-        # on walk). The reverse flow only checks it, so the default is enough there.
-        self._dis = _dis(1) if light else _dis(0, stride=6)
+        # on walk). The light flow (finest scale 1) is for a frame loop that is falling behind the camera.
+        # The reverse flow only checks it, so the default is enough there.
+        self.fine = not light
+        self._fine, self._light = _dis(0, stride=6), _dis(1)
+        self.fine_frames = self.frames = 0  # how many flows were computed, and how many of them fine
         self._check = _dis(2)
         self._prev: np.ndarray | None = None
         self.shape: tuple[int, int] | None = None  # full frame (h, w)
@@ -104,7 +106,9 @@ class Motion:
             self.valid = np.ones((fh, fw), bool)
             self.still = True
         else:
-            self.backward = self._dis.calc(gray, self._prev, None)
+            self.backward = (self._fine if self.fine else self._light).calc(gray, self._prev, None)
+            self.frames += 1
+            self.fine_frames += self.fine
             forward = self._check.calc(self._prev, gray, None)
             self.valid = consistent(forward, self.backward)
             self.still = False

@@ -28,6 +28,7 @@ from .edges import GuidedUpsampler, MaskSmoother
 from .motion import Motion
 from .moving import AsyncStyler, MovingLayer, StyleResult
 from .plate import BackgroundPlate
+from .pace import FlowPace
 
 log = logging.getLogger(__name__)
 
@@ -97,15 +98,14 @@ class Renderer:
     the moving-class layers and their motion, the composite."""
 
     def __init__(self, stylizer: ClassStylizer, settings: PerfSettings, pool: ThreadPoolExecutor,
-                 segmenter_name: str = "person", realtime: bool = True):
+                 segmenter_name: str = "person", realtime: bool = True, fps: float = 30.0):
         self.stylizer, self.settings, self.pool = stylizer, settings, pool
         self.async_styler = AsyncStyler(self._style_box) if settings.moving == "async" and realtime else None
         self.static = set(segmenter_kind(segmenter_name).plate_classes(settings.plate))
         self.plate = BackgroundPlate(max_side=settings.plate_size, background=realtime) if self.static else None
-        # the face tracker runs the face mesh on every frame beside the person network: with it the frame
-        # loop keeps the lighter flow, or it falls behind the camera (face + body on again: 29.3 fps, 8
-        # frames dropped in 450 and latency p95 80 ms with the finer flow, against 30 fps, 0 and 51 ms)
-        self.motion = Motion(light=getattr(stylizer.segmenter, "tracker", None) is not None)
+        self.motion = Motion()
+        # live, the flow's detail follows the loop's headroom (a file styled offline always gets the fine one)
+        self.pace = FlowPace(1.0 / fps) if realtime else None
         self.layers: dict[str, MovingLayer] = {}
         self.smoother = MaskSmoother(settings.smoothing)
         self._probs: ClassProbs | None = None
@@ -271,6 +271,8 @@ class Renderer:
         out = Composition(pixels, [(masks[s], styled[s]) for s in masks])
         stages["masks"] = time.perf_counter() - t1  # the blend is timed when it is made
         stages["process"] = time.perf_counter() - t0
+        if self.pace is not None and moving_specs:
+            self.motion.fine = self.pace.observe(stages["process"])
         if thumb is not None:
             self._last = (thumb, look, out)
         return out, stages
