@@ -263,6 +263,46 @@ def test_the_live_plate_styles_tiles_that_change_one_after_another_in_one_go():
         assert plate.restyles == expected, f"gather {gather} s: {plate.restyles} restyles"
 
 
+def test_the_live_plate_restyles_within_its_share_of_a_core_while_people_uncover_the_room():
+    """People walking through the room uncover a new part of it every few frames. Restyling each part
+    as it settles would keep a core busy; the live plate waits after each restyle so that restyling
+    takes at most ``duty`` of one core on average, and gathers what changed meanwhile."""
+    bg = np.ones((360, 640), np.float32)
+    base = room_frame()
+
+    class SlowStyles(FakeStyles):  # a neural style's time on a real room
+        def apply(self, img):
+            time.sleep(0.25)
+            return super().apply(img)
+
+    def busy_share(duty: float) -> tuple[float, int]:
+        plate = BackgroundPlate(background=True, styles=SlowStyles(), settings=PlateSettings(duty=duty))
+        plate.update(base, bg)
+        plate.styled("s")
+        assert wait_for(lambda: plate.restyles == 1)  # a new look: styled at once, whatever the cap
+        busy, n0 = 0.0, plate.restyles
+        seen, frame, t0 = n0, base.copy(), time.monotonic()
+        for i in range(120):  # 4 s at 30 fps; a new part of the room shows every 8 frames
+            if i % 8 == 0:
+                y, x = 40 + 80 * (i // 8 % 4), 40 * (i // 8)
+                frame[y:y + 70, x:x + 36] = 255 - frame[y:y + 70, x:x + 36]
+            plate.update(frame, bg)
+            plate.styled("s")
+            time.sleep(max(0.0, t0 + (i + 1) / 30 - time.monotonic()))
+            done, seen = plate.restyles - seen, plate.restyles
+            busy += done * plate.last_restyle_s
+        elapsed = time.monotonic() - t0
+        plate.close()
+        return busy / elapsed, plate.restyles - n0
+
+    capped, n_capped = busy_share(0.2)
+    uncapped, n_uncapped = busy_share(1.0)
+    print(f"restyling took {capped:.0%} of a core in {n_capped} restyles (duty 0.2), "
+          f"{uncapped:.0%} in {n_uncapped} without a cap")
+    assert capped <= 0.3 and n_capped >= 2  # within its share (one restyle may straddle the end), still restyling
+    assert uncapped >= 0.4
+
+
 def test_a_screen_playing_video_in_the_room_is_restyled_at_a_calm_pace():
     """A monitor showing video changes every frame; restyling (and fading in) its tile every few frames
     would keep the room shimmering. After a restyle a tile waits ``cooldown`` frames."""

@@ -50,7 +50,11 @@ class PlateSettings:
     distance from the person, in small pixels, inside which the room is not trusted. ``reveal``:
     share of a tile, painted so far, that must be seen for real before it is restyled. ``gather_s``
     (live only): a restyle starts at least this long after the one before, so tiles that change one
-    after another (a screen playing video, the room behind moving hands) are styled in one go."""
+    after another (a screen playing video, the room behind moving hands) are styled in one go.
+    ``duty`` (live only): the share of one core restyling may take on average; after a restyle that
+    took S seconds the next waits S * (1 / duty - 1), gathering what changed meanwhile. People walking
+    through the room uncover it all the time: without a cap its restyles took 60% of a core on top
+    of the frame loop's 45%."""
 
     scale: int = 8
     tile: int = 10
@@ -68,6 +72,7 @@ class PlateSettings:
     reveal: float = 0.4
     exposure_limit: float = 0.15
     gather_s: float = 0.5
+    duty: float = 0.2
 
 
 def fill_unseen(plate: np.ndarray, seen: np.ndarray) -> np.ndarray:
@@ -168,6 +173,7 @@ class BackgroundPlate:
         self._stop = False
         self._thread: threading.Thread | None = None
         self._last_start = 0.0  # monotonic time the plate thread last started a restyle
+        self._next_start = 0.0  # and when it may start the next one (the duty cap)
         self.restyles = 0
         self.tiles_restyled = 0
         self.last_restyle_s = 0.0
@@ -303,11 +309,16 @@ class BackgroundPlate:
                 if self._stop:
                     return
                 if all(spec in self._styled for spec in self._wanted):  # a new look is styled at once
-                    self._cond.wait(max(0.0, self._last_start + self.s.gather_s - time.monotonic()))
+                    start = max(self._last_start + self.s.gather_s, self._next_start)
+                    while not self._stop and time.monotonic() < start:
+                        self._cond.wait(start - time.monotonic())
                     if self._stop:
                         return
                 self._last_start = time.monotonic()
             self._restyle_once()
+            took = time.monotonic() - self._last_start
+            with self._cond:
+                self._next_start = self._last_start + took / max(self.s.duty, 1e-3)
 
     def _restyle_once(self) -> None:
         """Restyle the dirty tiles (or everything, for a spec never styled) of every wanted spec."""

@@ -103,9 +103,12 @@ class Renderer:
         self.async_styler = AsyncStyler(self._style_box) if settings.moving == "async" and realtime else None
         self.static = set(segmenter_kind(segmenter_name).plate_classes(settings.plate))
         self.plate = BackgroundPlate(max_side=settings.plate_size, background=realtime) if self.static else None
-        self.motion = Motion()
-        # live, the flow's detail follows the loop's headroom (a file styled offline always gets the fine one)
-        self.pace = FlowPace(1.0 / fps) if realtime else None
+        # live, the flow's detail follows the loop's headroom (a file styled offline always gets the fine one).
+        # The face tracker runs the face mesh on every frame beside the person network, so with it the loop
+        # starts with the light flow (face + body on again with the fine one: 29.3 fps, 8 frames dropped in
+        # 450 and latency p95 80 ms, against 30 fps, 0 and 51 ms) and takes the fine one when it has room.
+        self.motion = Motion(light=realtime and getattr(stylizer.segmenter, "tracker", None) is not None)
+        self.pace = FlowPace(1.0 / fps, fine=self.motion.fine) if realtime else None
         self.layers: dict[str, MovingLayer] = {}
         self.smoother = MaskSmoother(settings.smoothing)
         self._probs: ClassProbs | None = None
