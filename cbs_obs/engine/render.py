@@ -27,8 +27,8 @@ from ..stylizer import ClassStylizer
 from .edges import GuidedUpsampler, MaskSmoother
 from .motion import Motion
 from .moving import AsyncStyler, MovingLayer, StyleResult
-from .plate import BackgroundPlate
 from .pace import FlowPace
+from .plate import BackgroundPlate
 
 log = logging.getLogger(__name__)
 
