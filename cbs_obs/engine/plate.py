@@ -53,8 +53,8 @@ class PlateSettings:
     after another (a screen playing video, the room behind moving hands) are styled in one go.
     ``duty`` (live only): the share of one core restyling may take on average; after a restyle that
     took S seconds the next waits S * (1 / duty - 1), gathering what changed meanwhile. People walking
-    through the room uncover it all the time: without a cap its restyles took 60% of a core on top
-    of the frame loop's 45%."""
+    through the room uncover it all the time: on the one-by-one clip the engine took 98% of a core
+    without the cap (27 restyles in 20 s) and 59% with it (4 restyles, nearly the same tiles)."""
 
     scale: int = 8
     tile: int = 10
