@@ -81,7 +81,7 @@ def test_plate_styles_the_room_at_full_resolution_and_only_when_it_changes():
     time.sleep(0.3)
     assert r.plate.restyles == 1 and r.plate.version == 1
     lit = np.clip(frame.astype(int) + 50, 0, 255).astype(np.uint8)  # the light goes on
-    for _ in range(r.plate.s.persist):  # a change must last a few frames to count
+    for _ in range(r.plate.s.persist + r.plate.s.watch_every):  # a change must last a few frames and stand still
         r.render(lit, st.look)
     assert r.plate.version == 2 and wait_for(lambda: r.plate.restyles >= 2)
     assert r.plate.change_to_styled_s and r.plate.change_to_styled_s[-1] < 20
@@ -98,8 +98,8 @@ def test_plate_keeps_what_is_behind_the_person():
     plate.update(frame, bg)
     moved = frame.copy()
     moved[:, 60:100] = 0  # person pixels are not background: they must not enter the plate
-    moved[:, :40] = 255  # a real change in the background, lasting a few frames
-    assert not plate.update(moved, bg) and not plate.update(moved, bg)
+    moved[:, :40] = 255  # a real change in the background: it counts once it has stood still a few frames
+    assert not any([plate.update(moved, bg) for _ in range(5)])
     assert plate.update(moved, bg)
     assert (plate.plate[:, 60:100] == frame[:, 60:100]).all()
     assert (plate.plate[:, :24] == 255).all()  # the room well away from the person's edge

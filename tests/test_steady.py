@@ -175,7 +175,7 @@ def test_a_real_change_restyles_only_its_tiles_and_fades_in():
     changed = base.copy()
     changed[40:120, 60:160] = 255 - changed[40:120, 60:160]  # a poster goes up on the wall
     shown = []
-    for _ in range(14):
+    for _ in range(18):
         plate.update(changed, bg)
         shown.append(plate.styled("s").copy())
     assert plate.restyles == 2
@@ -203,6 +203,31 @@ def test_a_person_is_never_styled_into_the_room():
     plate.update(frame, bg)
     ghost = np.all(np.abs(fill_unseen_plate(plate).astype(int) - (255, 0, 255)) < 60, axis=2)
     assert ghost.sum() == 0, f"{ghost.sum()} pixels of the person ended up in the room plate"
+
+
+def test_a_shadow_crossing_the_room_is_never_kept_in_the_plate():
+    """Someone walking out of the picture casts a shadow (and shows a foot) that the segmenter rightly or
+    wrongly calls room. Only what stands still enters the plate: the shadow must not be styled into the room
+    while a real change elsewhere (a poster going up) is restyled meanwhile."""
+    plate, _ = make_plate()
+    bg = np.ones((H, W), np.float32)  # the segmenter sees no person at all
+    base = room_frame()
+    plate.update(base, bg)
+    plate.styled("s")
+    poster, path = (slice(40, 120), slice(60, 160)), (slice(250, 310), slice(300, 640))
+    frames = []
+    for t in range(60):
+        frame = base.copy()
+        frame[poster] = 255 - frame[poster]
+        x = 300 + 16 * t
+        if x < W:  # a shadow 48 px wide crossing the floor at 16 px a frame, then gone
+            frame[260:300, x:x + 48] = frame[260:300, x:x + 48] // 3
+        plate.update(frame, bg)
+        frames.append(plate.styled("s").copy())
+    assert plate.restyles >= 2, "the poster must be restyled"
+    assert np.abs(frames[-1][poster].astype(int) - style(frame)[poster]).mean() < 2.0, "the poster must land"
+    worst = max(np.abs(f[path].astype(int) - style(base)[path]).max(axis=2).mean() for f in frames)
+    assert worst < 2.0, f"the shadow's path differs from the styled room by {worst:.1f} levels on average"
 
 
 def fill_unseen_plate(plate):
@@ -303,9 +328,9 @@ def test_the_live_plate_restyles_within_its_share_of_a_core_while_people_uncover
     assert uncapped >= 0.4
 
 
-def test_a_screen_playing_video_in_the_room_is_restyled_at_a_calm_pace():
-    """A monitor showing video changes every frame; restyling (and fading in) its tile every few frames
-    would keep the room shimmering. After a restyle a tile waits ``cooldown`` frames."""
+def test_a_screen_playing_video_in_the_room_is_never_restyled():
+    """A monitor showing video changes between every two looks at the room: that is movement, not a
+    change of the room, so the plate keeps the picture it first styled and the room never shimmers."""
     plate, styles = make_plate(cooldown=30, fade=4)
     bg = np.ones((360, 640), np.float32)
     base = room_frame()
@@ -317,12 +342,13 @@ def test_a_screen_playing_video_in_the_room_is_restyled_at_a_calm_pace():
         frame[40:120, 60:160] = rng.integers(0, 255, (1, 1, 3), dtype=np.uint8)  # the screen's picture changes
         plate.update(frame, bg)
         plate.styled("s")
-    assert 2 <= plate.restyles <= 1 + 90 // 30, f"{plate.restyles} restyles in 90 frames with a 30-frame cooldown"
+    assert plate.restyles == 1, f"{plate.restyles - 1} restyles of a screen playing video"
 
 
 def test_a_screen_that_never_settles_is_restyled_ever_less_often_and_a_real_change_still_promptly():
-    """A tile that changes again as soon as its cooldown ends doubles its wait (up to ``cooldown_max``);
-    once the room is quiet for a while, the next change there is restyled at the normal pace."""
+    """A tile that changes again as soon as its cooldown ends (a screen showing slides, a new one every
+    half second) doubles its wait (up to ``cooldown_max``); once the room is quiet for a while, the next
+    change there is restyled at the normal pace."""
     plate, styles = make_plate(cooldown=30, cooldown_max=120, fade=4)
     bg = np.ones((360, 640), np.float32)
     base = room_frame()
@@ -331,8 +357,9 @@ def test_a_screen_that_never_settles_is_restyled_ever_less_often_and_a_real_chan
     rng = np.random.default_rng(4)
     restyled_at = []
     for t in range(600):
-        frame = base.copy()
-        frame[40:120, 60:160] = rng.integers(0, 255, (1, 1, 3), dtype=np.uint8)
+        if t % 15 == 0:
+            frame = base.copy()
+            frame[40:120, 60:160] = rng.integers(0, 255, (1, 1, 3), dtype=np.uint8)
         before = plate.restyles
         plate.update(frame, bg)
         plate.styled("s")

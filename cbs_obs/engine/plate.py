@@ -4,8 +4,9 @@ A webcam's room is mostly still, so styling it every frame is wasted work, and w
 style answers a 2-level change of sensor noise with a new texture (about 11 levels here), so a
 room restyled now and then *pops*. The plate therefore
 
-- keeps the pixels the segmenter is sure are room, away from the person's edge (so no ghost of
-  the person is ever styled into the room), and paints places never seen from their surroundings;
+- keeps the pixels the segmenter is sure are room, away from the person's edge and not moving
+  (so no ghost of the person, nor their shadow or a foot the segmenter missed as they walk out, is
+  ever styled into the room), and paints places never seen from their surroundings;
 - watches the room in tiles, at 1/8 scale (sensor noise and compression average out) and on every
   third frame (a room does not change faster than that matters), after compensating slow exposure
   drift, and calls a tile changed only when the change persists;
@@ -156,6 +157,7 @@ class BackgroundPlate:
         self.plate: np.ndarray | None = None
         self.seen: np.ndarray | None = None  # small: places ever seen as sure room
         self.reference: np.ndarray | None = None  # small float: the room as it was when last styled
+        self._last_small: np.ndarray | None = None  # small float: the frame last watched
         self._seen_at_style: np.ndarray | None = None
         self._streak: np.ndarray | None = None  # per tile: consecutive frames it looked changed
         self._dirty: np.ndarray | None = None  # per tile: confirmed change not yet restyled
@@ -194,6 +196,13 @@ class BackgroundPlate:
         sure = cv2.resize(background, (sw, sh), interpolation=cv2.INTER_LINEAR) > 0.97
         if s.edge > 0:  # the person's edge is never trusted: no ghost of them in the room
             sure = cv2.erode(sure.astype(np.uint8), np.ones((2 * s.edge + 1,) * 2, np.uint8)) > 0
+        last, self._last_small = self._last_small, small
+        if last is not None and last.shape == small.shape:
+            # a room stands still: what moved since the last look (a shadow crossing the floor, a foot the
+            # segmenter calls room as someone walks out of the picture) is neither kept nor a change of the
+            # room (on the one-by-one clip a leaving person's shadow stayed in the plate for 2 s without this)
+            moving = (_max3(cv2.absdiff(small, last)) > s.threshold).astype(np.uint8)
+            sure &= cv2.dilate(moving, np.ones((3, 3), np.uint8)) == 0
         with self._cond:
             if self.plate is None or self.plate.shape != frame.shape:
                 self.plate, self.seen = frame.copy(), sure.copy()
