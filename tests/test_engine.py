@@ -74,11 +74,11 @@ def test_end_to_end_demo_clip_to_mjpeg_and_recording(person_model, demo_frames, 
     stream = MjpegStream(server)
     capture = Capture()
     record = tmp_path / "out.mp4"
-    # the paper's path (no plate, nothing carried between frames, plain mask edges): every frame is styled
-    # from itself, so the engine's plumbing must give what stylize gives
+    # the paper's path (no plate, nothing carried between frames, a style result for every frame, plain mask
+    # edges): every frame is styled from itself, so the engine's plumbing must give what stylize gives
     config = EngineConfig(source="demo", source_options=SourceOptions(loop=False, pace=False),
                           perf=PerfSettings(style_size=640, plate="off", crop=False, temporal=0.0, smoothing=0.0,
-                                            edges=False))
+                                            edges=False, refresh=30.0))
     engine = Engine(config, LOOK, [stream, Recorder(record, realtime=False), capture])
     received: list[np.ndarray] = []
     with engine:

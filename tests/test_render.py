@@ -266,6 +266,45 @@ def test_async_results_follow_the_moving_person_every_frame():
     assert all(e < s / 2 for e, s in zip(errors[2:], stale[2:], strict=True)), (errors, stale)
 
 
+def test_style_results_land_at_most_refresh_times_a_second_live_and_offline():
+    """Live, the styler takes a frame at most ``refresh`` times a second however fast it styles; offline,
+    every (fps / refresh)th frame of the file is styled and the frames between are carried along the flow."""
+    from tests.test_steady import scene
+
+    def live(refresh):
+        seg = SceneSegmenter()
+        st = ClassStylizer(seg, Look.from_specs(["person=as-net:grey"]))
+        r = Renderer(st, PerfSettings(plate="off", moving="async", edges=False, refresh=refresh),
+                     ThreadPoolExecutor(2), "person", realtime=True)
+        start = time.monotonic()
+        t = 0
+        while time.monotonic() - start < 1.0:  # a camera far faster than 30 fps, for one second
+            seg.t = t % 20
+            r.render(scene(t % 20)[0], st.look)
+            t += 1
+            time.sleep(0.005)
+        r.close()
+        return r.async_styler.styled_frames, t
+
+    capped, frames = live(4.0)
+    uncapped, _ = live(120.0)
+    assert capped <= 1 + 4 + 1 < frames, f"{capped} frames styled in a second at refresh 4 ({frames} shown)"
+    assert uncapped > 2 * capped, f"uncapped styled {uncapped}, capped {capped}: the cap must be what limits"
+
+    seg = SceneSegmenter()
+    st = ClassStylizer(seg, Look.from_specs(["person=as-net:grey"]))
+    r = Renderer(st, PerfSettings(plate="off", moving="sync", edges=False, refresh=2.0), ThreadPoolExecutor(2),
+                 "person", realtime=False, fps=30.0)
+    styled, style_box, now = [], r._style_box, [0]
+    r._style_box = lambda spec, pixels, box: styled.append(now[0]) or style_box(spec, pixels, box)
+    for t in range(40):
+        seg.t, now[0] = t % 20, t
+        out, _ = r.render(scene(t % 20)[0], st.look, t=t / 30)
+        assert out.shape == scene(0)[0].shape
+    r.close()
+    assert styled == [0, 15, 30], f"offline, frames styled: {styled} (expected every 15th of 40)"
+
+
 def test_filters_on_moving_classes_follow_each_frame_exactly():
     """A filter (sketch on a face, grey on a person) is cheap and gives the same picture for the same
     input: it is applied to every frame in line, never waits for the styler, and so is never stale."""

@@ -129,6 +129,32 @@ def test_a_landing_refresh_does_not_jump():
     assert steady < 0.65 * raw, f"refresh jump {steady:.1f} with blending vs {raw:.1f} without"
 
 
+def test_fewer_style_results_flicker_less_and_stay_as_current():
+    """Every result a neural style gives has new texture; landing one on every frame (all a fast machine
+    can style) shimmers, while the flow keeps a canvas refreshed every 15 frames close to the current
+    pose (it drifts by the flow's error, far less than the texture noise one result brings). What
+    ``refresh`` caps."""
+    def flicker_and_error(delay):
+        outs = carried_run(frames=31, delay=delay, temporal=0.5, noise=True)
+        motion, changes = Motion(), []
+        for t in range(31):
+            motion.update(scene(t)[0])
+            if t:
+                from cbs_obs.engine.motion import remap_region
+                prev = remap_region(outs[t - 1], motion.full_map(motion.step_map(), (0, H, 0, W)))
+                inner = cv2.erode(scene(t)[1].astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+                changes.append(float(np.abs(outs[t][inner].astype(int) - prev[inner]).mean()))
+        clean = carried_run(frames=31, delay=delay, temporal=0.5)  # the same without texture noise: the pose alone
+        return float(np.mean(changes)), float(np.mean([person_error(o, t) for t, o in enumerate(clean)]))
+
+    (every, every_error), (capped, capped_error) = flicker_and_error(1), flicker_and_error(15)
+    assert capped < 0.5 * every, f"flicker {capped:.2f} with a result every 15 frames vs {every:.2f} every frame"
+    frame = scene(0)[0]
+    noise = float(np.abs(style(frame, 1).astype(int) - style(frame)).mean())
+    assert capped_error < 0.5 * noise, f"error to the current pose {capped_error:.2f} (every frame: " \
+        f"{every_error:.2f}; one result's texture noise: {noise:.2f})"
+
+
 def room_frame() -> np.ndarray:
     return ROOM.copy()
 

