@@ -10,8 +10,9 @@ room restyled now and then *pops*. The plate therefore
 - watches the room in tiles, at 1/8 scale (sensor noise and compression average out) and on every
   third frame (a room does not change faster than that matters), after compensating slow exposure
   drift, and calls a tile changed only when the change persists;
-- backs off from parts of the room that never settle (a screen playing video, a window with
-  traffic): each time such a tile changes again right after its restyle, it waits twice as long;
+- backs off from parts of the room that change again and again (a screen showing slides, a light
+  that keeps switching): each time such a tile changes again right after its restyle, it waits
+  twice as long (what never stands still, a screen playing video, is not taken in at all);
 - restyles only the changed tiles, styling them with a context margin and matching their tone to
   the styled room around them, and blends them in with a soft seam;
 - fades every new styled plate in over a few frames, so even a real change (a light switched on)
@@ -42,8 +43,8 @@ class PlateSettings:
     per-pixel change (0-255, after exposure compensation) that counts. ``tile_fraction``: share of a
     tile's room pixels that must change. ``persist``: consecutive frames a change must last.
     ``persist_near``: the same next to the person, whose moving hands and shadow come and go.
-    ``cooldown``: frames before a restyled tile may be restyled again (a screen playing video in the
-    room would otherwise be restyled, and its new texture faded in, all the time); a tile that changes
+    ``cooldown``: frames before a restyled tile may be restyled again (a screen showing slides in the
+    room would otherwise be restyled, and its new texture faded in, on every slide); a tile that changes
     again within twice its cooldown doubles it, up to ``cooldown_max``, and a quiet tile goes back.
     ``watch_every``: the room is compared every N frames (frame counts above stay in frames).
     ``margin``: context around restyled tiles, in output pixels. ``fade``: frames a new plate takes
@@ -51,7 +52,7 @@ class PlateSettings:
     distance from the person, in small pixels, inside which the room is not trusted. ``reveal``:
     share of a tile, painted so far, that must be seen for real before it is restyled. ``gather_s``
     (live only): a restyle starts at least this long after the one before, so tiles that change one
-    after another (a screen playing video, the room behind moving hands) are styled in one go.
+    after another (the room uncovered by people walking through it) are styled in one go.
     ``duty`` (live only): the share of one core restyling may take on average; after a restyle that
     took S seconds the next waits S * (1 / duty - 1), gathering what changed meanwhile. People walking
     through the room uncover it all the time: on the one-by-one clip the engine took 98% of a core
