@@ -55,10 +55,10 @@ def style(frame: np.ndarray, seed: int | None = None) -> np.ndarray:
 BOX = (60, 350, 220, 520)
 
 
-def carried_run(frames: int, delay: int, temporal: float, noise: bool = False, light: bool = False):
+def carried_run(frames: int, delay: int, temporal: float, noise: bool = False, light: bool = False, fade: int = 6):
     """A moving layer fed a style result every ``delay`` frames, each styled from the frame it was
     handed ``delay`` frames earlier (what the async styler does on a busy CPU)."""
-    motion, layer = Motion(light=light), MovingLayer("s", blend=1.0 - temporal)
+    motion, layer = Motion(light=light), MovingLayer("s", blend=1.0 - temporal, fade=fade)
     outs, in_flight = [], None
     for t in range(frames):
         frame, _ = scene(t)
@@ -127,6 +127,26 @@ def test_a_landing_refresh_does_not_jump():
 
     steady, raw = jumps(0.5), jumps(0.0)
     assert steady < 0.65 * raw, f"refresh jump {steady:.1f} with blending vs {raw:.1f} without"
+
+
+def test_a_result_flows_in_over_several_frames_instead_of_jumping_in_on_one():
+    """At a couple of results a second, each result's new texture would change the styled person by
+    many levels on one frame, twice a second: it comes in over ``fade`` frames instead, carried along."""
+    def changes(fade):
+        outs = carried_run(frames=30, delay=10, temporal=0.5, noise=True, fade=fade)
+        motion, out = Motion(), []
+        from cbs_obs.engine.motion import remap_region
+        for t in range(30):
+            motion.update(scene(t)[0])
+            if t:
+                prev = remap_region(outs[t - 1], motion.full_map(motion.step_map(), (0, H, 0, W)))
+                inner = cv2.erode(scene(t)[1].astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+                out.append(float(np.abs(outs[t][inner].astype(int) - prev[inner]).mean()))
+        return out
+
+    at_once, spread = changes(1), changes(6)
+    assert max(spread) < 0.4 * max(at_once), f"largest change {max(spread):.2f} spread vs {max(at_once):.2f} at once"
+    assert sum(spread) < 1.5 * sum(at_once), "spreading must not add change overall"
 
 
 def test_fewer_style_results_flicker_less_and_stay_as_current():

@@ -113,6 +113,8 @@ class Renderer:
             if settings.moving == "async" and realtime else None
         # offline, a moving class is styled on every Nth frame of the file (the live rate, in the file's time)
         self._style_every = 1 if realtime else max(1, round(fps / settings.refresh))
+        # a new result comes in over a few frames, done before the next can land (live sync: every frame its own)
+        self._fade = 1 if realtime and settings.moving == "sync" else min(6, max(1, round(fps / settings.refresh) - 1))
         self.static = set(segmenter_kind(segmenter_name).plate_classes(settings.plate))
         self.plate = BackgroundPlate(max_side=settings.plate_size, background=realtime) if self.static else None
         # live, the flow's detail follows the loop's headroom (a file styled offline always gets the fine one).
@@ -175,7 +177,7 @@ class Renderer:
             if spec not in carried:
                 del self.layers[spec]
         for spec in carried:
-            layer = self.layers.setdefault(spec, MovingLayer(spec, blend=1.0 - self.settings.temporal))
+            layer = self.layers.setdefault(spec, MovingLayer(spec, blend=1.0 - self.settings.temporal, fade=self._fade))
             layer.advance(self.motion, jobs[spec])
         if self.async_styler is not None:
             for result in self.async_styler.take():
