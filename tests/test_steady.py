@@ -8,7 +8,7 @@ import numpy as np
 
 from cbs_obs.engine.edges import MaskSmoother
 from cbs_obs.engine.motion import Motion
-from cbs_obs.engine.moving import MovingLayer, StyleResult
+from cbs_obs.engine.moving import MovingLayer, StyleResult, fade_frames
 from cbs_obs.engine.plate import BackgroundPlate, PlateSettings
 from cbs_obs.segment.base import ClassProbs
 from tests.conftest import wait_for
@@ -55,9 +55,12 @@ def style(frame: np.ndarray, seed: int | None = None) -> np.ndarray:
 BOX = (60, 350, 220, 520)
 
 
-def carried_run(frames: int, delay: int, temporal: float, noise: bool = False, light: bool = False, fade: int = 6):
+def carried_run(frames: int, delay: int, temporal: float, noise: bool = False, light: bool = False,
+                fade: int | None = None):
     """A moving layer fed a style result every ``delay`` frames, each styled from the frame it was
-    handed ``delay`` frames earlier (what the async styler does on a busy CPU)."""
+    handed ``delay`` frames earlier (what the async styler does on a busy CPU). ``fade``: as the renderer
+    picks it by default (done before the next result lands)."""
+    fade = fade_frames(delay) if fade is None else fade
     motion, layer = Motion(light=light), MovingLayer("s", blend=1.0 - temporal, fade=fade)
     outs, in_flight = [], None
     for t in range(frames):
@@ -108,22 +111,26 @@ def test_flow_carried_styling_follows_non_rigid_motion_and_a_rigid_shift_does_no
         f"rigid shift {rigid} vs flow-carried {carried}"
 
 
+def person_changes(outs: list[np.ndarray]) -> list[float]:
+    """What a viewer sees change on the styled person from each output to the next, beyond the motion:
+    mean |out_t - out_t-1 moved along the input's flow| inside the person."""
+    from cbs_obs.engine.motion import remap_region
+
+    motion, out = Motion(), []
+    for t, o in enumerate(outs):
+        motion.update(scene(t)[0])
+        if t:
+            prev = remap_region(outs[t - 1], motion.full_map(motion.step_map(), (0, H, 0, W)))
+            inner = cv2.erode(scene(t)[1].astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+            out.append(float(np.abs(o[inner].astype(int) - prev[inner]).mean()))
+    return out
+
+
 def test_a_landing_refresh_does_not_jump():
     """Each new result carries new texture noise (as neural styles do); blending it in where the flow is
     trusted halves the jump a viewer sees when it lands, compared with taking it as it is."""
     def jumps(temporal):
-        outs = carried_run(frames=16, delay=4, temporal=temporal, noise=True)
-        frames = [scene(t)[0] for t in range(16)]
-        motion, out = Motion(), []
-        for t in range(1, 16):  # change between consecutive outputs, after moving the previous one along
-            motion.update(frames[t - 1])
-            motion.update(frames[t])
-            from cbs_obs.engine.motion import remap_region
-            prev = remap_region(outs[t - 1], motion.full_map(motion.step_map(), (0, H, 0, W)))
-            _, person = scene(t)
-            inner = cv2.erode(person.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
-            out.append(float(np.abs(outs[t][inner].astype(int) - prev[inner]).mean()))
-        return max(out)
+        return max(person_changes(carried_run(frames=16, delay=4, temporal=temporal, noise=True, fade=1)))
 
     steady, raw = jumps(0.5), jumps(0.0)
     assert steady < 0.65 * raw, f"refresh jump {steady:.1f} with blending vs {raw:.1f} without"
@@ -133,16 +140,7 @@ def test_a_result_flows_in_over_several_frames_instead_of_jumping_in_on_one():
     """At a couple of results a second, each result's new texture would change the styled person by
     many levels on one frame, twice a second: it comes in over ``fade`` frames instead, carried along."""
     def changes(fade):
-        outs = carried_run(frames=30, delay=10, temporal=0.5, noise=True, fade=fade)
-        motion, out = Motion(), []
-        from cbs_obs.engine.motion import remap_region
-        for t in range(30):
-            motion.update(scene(t)[0])
-            if t:
-                prev = remap_region(outs[t - 1], motion.full_map(motion.step_map(), (0, H, 0, W)))
-                inner = cv2.erode(scene(t)[1].astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
-                out.append(float(np.abs(outs[t][inner].astype(int) - prev[inner]).mean()))
-        return out
+        return person_changes(carried_run(frames=30, delay=10, temporal=0.5, noise=True, fade=fade))
 
     at_once, spread = changes(1), changes(6)
     assert max(spread) < 0.4 * max(at_once), f"largest change {max(spread):.2f} spread vs {max(at_once):.2f} at once"
@@ -155,15 +153,7 @@ def test_fewer_style_results_flicker_less_and_stay_as_current():
     pose (it drifts by the flow's error, far less than the texture noise one result brings). What
     ``refresh`` caps."""
     def flicker_and_error(delay):
-        outs = carried_run(frames=31, delay=delay, temporal=0.5, noise=True)
-        motion, changes = Motion(), []
-        for t in range(31):
-            motion.update(scene(t)[0])
-            if t:
-                from cbs_obs.engine.motion import remap_region
-                prev = remap_region(outs[t - 1], motion.full_map(motion.step_map(), (0, H, 0, W)))
-                inner = cv2.erode(scene(t)[1].astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
-                changes.append(float(np.abs(outs[t][inner].astype(int) - prev[inner]).mean()))
+        changes = person_changes(carried_run(frames=31, delay=delay, temporal=0.5, noise=True))
         clean = carried_run(frames=31, delay=delay, temporal=0.5)  # the same without texture noise: the pose alone
         return float(np.mean(changes)), float(np.mean([person_error(o, t) for t, o in enumerate(clean)]))
 

@@ -118,6 +118,12 @@ def _union(a: Box | None, b: Box | None) -> Box | None:
     return min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3])
 
 
+def fade_frames(between: float) -> int:
+    """Frames a new result takes to come in when results land every ``between`` frames: at most 6 (200 ms
+    at 30 fps), and done before the next one lands."""
+    return min(6, max(1, round(between) - 1))
+
+
 def canvas_scale(shape: tuple[int, int]) -> int:
     """How much smaller than the frame a moving class's styled picture is kept: about 640 px across,
     the size neural styles run at anyway, so carrying it along costs a quarter at 720p."""

@@ -26,7 +26,7 @@ from ..style.catalog import is_neural
 from ..stylizer import ClassStylizer
 from .edges import GuidedUpsampler, MaskSmoother
 from .motion import Motion
-from .moving import AsyncStyler, MovingLayer, StyleResult
+from .moving import AsyncStyler, MovingLayer, StyleResult, fade_frames
 from .pace import FlowPace
 from .plate import BackgroundPlate
 
@@ -114,7 +114,7 @@ class Renderer:
         # offline, a moving class is styled on every Nth frame of the file (the live rate, in the file's time)
         self._style_every = 1 if realtime else max(1, round(fps / settings.refresh))
         # a new result comes in over a few frames, done before the next can land (live sync: every frame its own)
-        self._fade = 1 if realtime and settings.moving == "sync" else min(6, max(1, round(fps / settings.refresh) - 1))
+        self._fade = 1 if realtime and settings.moving == "sync" else fade_frames(fps / settings.refresh)
         self.static = set(segmenter_kind(segmenter_name).plate_classes(settings.plate))
         self.plate = BackgroundPlate(max_side=settings.plate_size, background=realtime) if self.static else None
         # live, the flow's detail follows the loop's headroom (a file styled offline always gets the fine one).
