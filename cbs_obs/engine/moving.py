@@ -137,9 +137,9 @@ class MovingLayer:
     trustworthy (1 = take every result as it is, the old behaviour; lower = steadier, slower to
     take on a changed look). ``fade``: frames over which a result comes in (in full where the flow was
     not trustworthy, there the carried canvas is wrong; by ``blend`` elsewhere). At 2 results a second a
-    result blended on one frame changed the styled person by 10-13 levels at once (book); spread over 6
-    frames, ... . The canvas is kept at 1/``canvas_scale`` of the frame size; boxes given and taken are
-    in frame pixels."""
+    result blended on one frame changed the styled person by 10-13 levels at once (book, mean over its
+    box); spread over 6 frames, by 4.8 at most, with the input's own change there 1-3. The canvas is
+    kept at 1/``canvas_scale`` of the frame size; boxes given and taken are in frame pixels."""
 
     def __init__(self, spec: str, blend: float = 0.5, fade: int = 6):
         self.spec, self.blend, self.fade = spec, blend, max(1, fade)
