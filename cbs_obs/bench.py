@@ -487,10 +487,12 @@ def scenario_person720(args) -> dict:
         for k in range(args.runs):  # the modes alternate, so each mode's median spans the same minutes
             for mode in modes:
                 _progress(name, f"{' '.join(specs)} ({mode})", k, args.runs)
-                perf = PerfSettings(style_size=args.person_style_size, moving=mode)
+                perf = PerfSettings(style_size=args.person_style_size, moving=mode,
+                                    refresh=PerfSettings.refresh if args.person_refresh is None else args.person_refresh)
                 stats, cap = run_live(frames, look, perf, seconds=args.seconds, record=True, segmenter=segmenter)
                 runs[mode].append({"output_size": "1280x720", "segmenter": segmenter, "look": " ".join(specs),
-                                   "style_size": args.person_style_size, **_live_figures(stats),
+                                   "style_size": args.person_style_size, "refresh": perf.refresh,
+                                   **_live_figures(stats),
                                    "steadiness": steadiness(frames, look, cap, naive_frames=args.naive_window,
                                                             segmenter=segmenter)})
         results[name] = {mode: median_of_runs(r) for mode, r in runs.items()}

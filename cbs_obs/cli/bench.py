@@ -54,6 +54,8 @@ def register(sub) -> None:
                    help="also time the paper's method run naively (DABNet + TransformerNet, torch eager, full size)")
     b.add_argument("--naive-frames", type=_positive_int, default=1, help="frames for the naive baseline (default 1)")
     b.add_argument("--person-style-size", type=_positive_int, default=480, help="style size for person720")
+    b.add_argument("--person-refresh", type=float, metavar="HZ",
+                   help="person720: style results landed per second (default: run's default, 2)")
     b.add_argument("--segmenter", "-s", default="person", metavar="NAME",
                    help="person720: segmenter (person, or person-face for the face and body classes)")
     b.add_argument("--assign", "-a", action="append", metavar="CLASS=STYLE",
