@@ -484,11 +484,11 @@ def scenario_person720(args) -> dict:
     for path in _clips(args):
         frames, name = _clip(args, path)
         runs: dict[str, list[dict]] = {mode: [] for mode in modes}
+        refresh = PerfSettings.refresh if args.person_refresh is None else args.person_refresh
         for k in range(args.runs):  # the modes alternate, so each mode's median spans the same minutes
             for mode in modes:
                 _progress(name, f"{' '.join(specs)} ({mode})", k, args.runs)
-                perf = PerfSettings(style_size=args.person_style_size, moving=mode,
-                                    refresh=PerfSettings.refresh if args.person_refresh is None else args.person_refresh)
+                perf = PerfSettings(style_size=args.person_style_size, moving=mode, refresh=refresh)
                 stats, cap = run_live(frames, look, perf, seconds=args.seconds, record=True, segmenter=segmenter)
                 runs[mode].append({"output_size": "1280x720", "segmenter": segmenter, "look": " ".join(specs),
                                    "style_size": args.person_style_size, "refresh": perf.refresh,
