@@ -449,3 +449,42 @@ def test_carrying_a_picture_through_four_channels_gives_opencvs_three_channel_pi
         xy = np.dstack([xs, ys]) + (rng.random((h, w, 2)).astype(np.float32) - 0.5) * 20  # reaching outside too
         np.testing.assert_array_equal(remap_region(src, xy),
                                       cv2.remap(src, xy, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+
+
+def test_a_person_the_segmenter_blinks_out_is_held_while_they_are_there_and_let_go_when_they_leave():
+    """The webcam segmenter can lose a person for a few frames while they are plainly there (seen from
+    behind, at the frame's edge): they are held where the frame still differs from the known room, for a
+    few frames at most, and let go at once when the room shows again."""
+    from cbs_obs.engine.blink import BlinkHold
+
+    plate, _ = make_plate()
+    base, sh, sw = room_frame(), 36, 64
+
+    def person_at(x):
+        frame, p = base.copy(), np.zeros((sh, sw), np.float32)
+        frame[100:300, x:x + 120] = (255, 0, 255)
+        p[10:30, x // 10:(x + 120) // 10] = 1.0
+        return frame, p
+
+    def probs(p):
+        return ClassProbs(np.stack([1.0 - p, p]), ("background", "person"))
+
+    for _ in range(3):  # the room, empty
+        plate.update(base, np.ones((H, W), np.float32))
+    blink = BlinkHold(frames=3)
+    for x in range(100, 160, 10):  # someone walks in
+        frame, p = person_at(x)
+        plate.update(frame, 1.0 - cv2.resize(p, (W, H)))
+        assert blink(probs(p), frame, plate, ["background"]).mask(["person"]).sum() == p.sum()
+    held = []
+    for x in (160, 190, 220, 250):  # the segmenter sees nobody, though they walk on, 30 px a frame
+        frame, p = person_at(x)
+        out = blink(probs(np.zeros_like(p)), frame, plate, ["background"]).mask(["person"])
+        held.append(float(out[p > 0].mean()))
+    assert min(held[:3]) > 0.9, f"share of the person held in the first 3 blinked frames: {held}"
+    assert held[3] == 0.0, "a blink is bridged for 3 frames at most"
+    blink = BlinkHold(frames=3)
+    frame, p = person_at(150)
+    blink(probs(p), frame, plate, ["background"])
+    gone = blink(probs(np.zeros_like(p)), base, plate, ["background"])  # they really left: the room shows
+    assert gone.mask(["person"]).sum() == 0.0, "nobody is held where the room shows again"

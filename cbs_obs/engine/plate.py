@@ -104,7 +104,7 @@ def shrink(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return frame
 
 
-def _max3(a: np.ndarray) -> np.ndarray:
+def max_channel(a: np.ndarray) -> np.ndarray:
     """Per-pixel maximum over the 3 channels (numpy's ``max(axis=2)`` is 20x slower on these small images)."""
     return cv2.max(cv2.max(a[..., 0], a[..., 1]), a[..., 2])
 
@@ -202,7 +202,7 @@ class BackgroundPlate:
             # a room stands still: what moved since the last look (a shadow crossing the floor, a foot the
             # segmenter calls room as someone walks out of the picture) is neither kept nor a change of the
             # room (on the one-by-one clip a leaving person's shadow stayed in the plate for 2 s without this)
-            moving = (_max3(cv2.absdiff(small, last)) > s.threshold).astype(np.uint8)
+            moving = (max_channel(cv2.absdiff(small, last)) > s.threshold).astype(np.uint8)
             sure &= cv2.dilate(moving, np.ones((3, 3), np.uint8)) == 0
         with self._cond:
             if self.plate is None or self.plate.shape != frame.shape:
@@ -220,6 +220,8 @@ class BackgroundPlate:
                 self._age[:] = s.cooldown  # the first styling starts no cooldown
                 return True
             self.seen |= sure
+            # the plate follows the room it sees (what is styled, and what a person is told apart from)
+            cv2.copyTo(frame, cv2.resize(sure.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST), self.plate)
             self._age += every
             changed = self._changed_tiles(small, sure)
             self._streak = np.where(changed, self._streak + every, 0)
@@ -233,8 +235,6 @@ class BackgroundPlate:
             restless = confirmed & (self._age < 2 * self._cool) & (self._relit == 0)
             self._cool = np.where(restless, np.minimum(2 * self._cool, s.cooldown_max),
                                   np.where(new, s.cooldown, self._cool))
-            sure_full = cv2.resize(sure.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
-            cv2.copyTo(frame, sure_full.astype(np.uint8), self.plate)
             self._streak[new] = 0
             self._changed(new)
             return True
@@ -260,8 +260,8 @@ class BackgroundPlate:
             self._relit += 1
             return np.ones_like(self._streak, bool)
         self._relit = 0
-        diff = _max3(np.abs(small * gain - self.reference)) > s.threshold
-        clipped = (_max3(small) > 235) | (_max3(self.reference) > 235)  # no gain brings these back
+        diff = max_channel(np.abs(small * gain - self.reference)) > s.threshold
+        clipped = (max_channel(small) > 235) | (max_channel(self.reference) > 235)  # no gain brings these back
         share = self._tile_share(diff & both & ~clipped)
         room = self._tile_share(both)
         return (room > 0.2) & (share > s.tile_fraction * np.maximum(room, 1e-6))

@@ -24,6 +24,7 @@ from ..segment import segmenter_kind
 from ..segment.base import ClassProbs
 from ..style.catalog import is_neural
 from ..stylizer import ClassStylizer
+from .blink import BlinkHold
 from .edges import GuidedUpsampler, MaskSmoother
 from .motion import Motion
 from .moving import AsyncStyler, MovingLayer, StyleResult, fade_frames
@@ -126,6 +127,7 @@ class Renderer:
         self.pace = FlowPace(1.0 / fps, fine=self.motion.fine) if realtime else None
         self.layers: dict[str, MovingLayer] = {}
         self.smoother = MaskSmoother(settings.smoothing)
+        self.blink = BlinkHold()
         self._probs: ClassProbs | None = None
         self._boxes: dict[str, tuple[int, int, int, int] | None] = {}
         self._count = 0
@@ -258,6 +260,9 @@ class Renderer:
         if seg_future is not None:
             try:
                 self._probs, stages["segment"] = seg_future.result()
+                if static_specs:  # a person the segmenter blinks out of the frame is not painted over by the room
+                    self._probs = self.blink(self._probs, pixels, self.plate,
+                                             sorted(self.static & set(self._probs.classes)))
             except RemoteUnavailable:  # the server is reconnecting: keep the last masks
                 if self._probs is None:  # none yet: show the frame as it is
                     stages["process"] = time.perf_counter() - t0
