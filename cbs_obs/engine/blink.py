@@ -21,14 +21,16 @@ from .plate import BackgroundPlate, max_channel, shrink
 class BlinkHold:
     """``drop``: share of the person's area lost in one frame that counts as a blink. ``frames``: how long
     a blink is bridged at most. ``differ``: per-pixel difference from the room (0-255, at the mask's size)
-    that counts as someone there. ``reach``: mask cells around the person's last place where they may be
-    (6 cells of 256 are 30 px at 720p: a brisk walk at 30 fps). ``keep``: share of the person's area that
-    must still differ from the room to go on holding (less is not a person any more, but the room's own
-    changes)."""
+    that counts as someone there, unless it is a shadow's: the same chromaticity (within ``colour``, on a
+    0-255 scale) at a brightness ratio between ``shade`` and its inverse. ``reach``: mask cells around the
+    person's last place where they may be (6 cells of 256 are 30 px at 720p: a brisk walk at 30 fps).
+    ``keep``: share of the person's area that must still differ from the room to go on holding (less is
+    not a person any more, but the room's own changes)."""
 
-    def __init__(self, drop: float = 0.6, frames: int = 4, differ: float = 30.0, reach: int = 6,
-                 keep: float = 0.3, min_area: float = 0.005):
-        self.drop, self.frames, self.differ, self.reach, self.keep = drop, frames, differ, reach, keep
+    def __init__(self, drop: float = 0.6, frames: int = 4, differ: float = 30.0, colour: float = 12.0,
+                 shade: float = 0.55, reach: int = 6, keep: float = 0.3, min_area: float = 0.005):
+        self.drop, self.frames, self.differ, self.colour, self.shade = drop, frames, differ, colour, shade
+        self.reach, self.keep = reach, keep
         self.min_area = min_area
         self._prev: ClassProbs | None = None
         self._area = 0.0  # the person's area (mask cells) before the blink
@@ -50,12 +52,8 @@ class BlinkHold:
         h, w = was.shape
         seen = cv2.resize(plate.seen.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
         near = cv2.dilate((was > 0.5).astype(np.uint8), np.ones((2 * self.reach + 1,) * 2, np.uint8)) > 0
-        small, room_small = shrink(frame, (w, h)).astype(np.float32), shrink(plate.plate, (w, h)).astype(np.float32)
-        far = seen & ~near
-        if np.count_nonzero(far) >= 64:  # the camera's exposure moves with a person close to it: one gain per channel
-            gain = np.median((room_small[far] + 1.0) / (small[far] + 1.0), axis=0)
-            small *= gain.astype(np.float32)
-        someone = max_channel(cv2.absdiff(small, room_small)) > self.differ
+        someone = self._someone(shrink(frame, (w, h)).astype(np.float32),
+                                shrink(plate.plate, (w, h)).astype(np.float32), seen & ~near)
         # whatever differs from the room and touches where the person was is the person, however far they
         # moved since (a 10 fps clip walks 50 px a frame)
         count, labels = cv2.connectedComponents((someone & seen).astype(np.uint8), connectivity=8)
@@ -76,3 +74,15 @@ class BlinkHold:
         self.bridged += 1
         self._prev = held = ClassProbs(out, probs.classes)
         return held
+
+    def _someone(self, small: np.ndarray, room: np.ndarray, far: np.ndarray) -> np.ndarray:
+        """Where the frame differs from the room by more than a shadow. A shadow (the person's own, cast on the
+        room while the plate took it in, and gone now) dims or brightens the room by a share and keeps its
+        colour: on one-by-one a pillar lit again after she stepped away was held as her without this."""
+        if np.count_nonzero(far) >= 64:  # the camera's exposure moves with a person close to it: one gain per channel
+            small *= np.median((room[far] + 1.0) / (small[far] + 1.0), axis=0).astype(np.float32)
+        total_s, total_r = small.sum(axis=2) + 3.0, room.sum(axis=2) + 3.0
+        ratio = total_s / total_r
+        colour = max_channel(np.abs(small / total_s[..., None] - room / total_r[..., None])) * 255.0
+        shadow = (colour < self.colour) & (ratio > self.shade) & (ratio < 1.0 / self.shade)
+        return (max_channel(cv2.absdiff(small, room)) > self.differ) & ~shadow
