@@ -488,3 +488,20 @@ def test_a_person_the_segmenter_blinks_out_is_held_while_they_are_there_and_let_
     blink(probs(p), frame, plate, ["background"])
     gone = blink(probs(np.zeros_like(p)), base, plate, ["background"])  # they really left: the room shows
     assert gone.mask(["person"]).sum() == 0.0, "nobody is held where the room shows again"
+
+
+def test_a_shadow_gone_from_the_room_is_not_taken_for_the_person():
+    """The plate may hold the room with the person's shadow on it; when they move on, that spot brightens
+    but keeps its colour, and must not be held as the person (it showed as a patch of unstyled wall)."""
+    from cbs_obs.engine.blink import BlinkHold
+
+    room = cv2.resize(room_frame(), (64, 36), interpolation=cv2.INTER_AREA).astype(np.float32)
+    far = np.ones((36, 64), bool)
+    far[:, :20] = False
+    shadowed = room.copy()
+    shadowed[:, :20] *= 0.65  # the plate took this part in under a shadow
+    person = room.copy()
+    person[:, :20] = (60, 70, 80)  # someone in grey clothes
+    someone = BlinkHold()._someone
+    assert not someone(room.copy(), shadowed, far)[:, :20].any(), "a lifted shadow counted as someone"
+    assert someone(person, room, far)[:, :20].mean() > 0.8, "a person must still count"
