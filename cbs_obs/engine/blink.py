@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from ..segment.base import ClassProbs
-from .plate import BackgroundPlate, max_channel, shrink
+from .plate import BackgroundPlate, exposure_gain, max_channel, shrink
 
 
 class BlinkHold:
@@ -80,7 +80,7 @@ class BlinkHold:
         room while the plate took it in, and gone now) dims or brightens the room by a share and keeps its
         colour: on one-by-one a pillar lit again after she stepped away was held as her without this."""
         if np.count_nonzero(far) >= 64:  # the camera's exposure moves with a person close to it: one gain per channel
-            small *= np.median((room[far] + 1.0) / (small[far] + 1.0), axis=0).astype(np.float32)
+            small *= exposure_gain(small, room, far)
         total_s, total_r = small.sum(axis=2) + 3.0, room.sum(axis=2) + 3.0
         ratio = total_s / total_r
         colour = max_channel(np.abs(small / total_s[..., None] - room / total_r[..., None])) * 255.0

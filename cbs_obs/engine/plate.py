@@ -120,6 +120,12 @@ def _median(values: np.ndarray) -> np.ndarray:
     return np.array(out, np.float32)
 
 
+def exposure_gain(frame: np.ndarray, room: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """One gain per channel that brings ``frame`` (small float) to the exposure of ``room``, judged on the
+    pixels ``where``: auto exposure and clouds move the whole picture; the median ignores what really changed."""
+    return _median(cv2.divide(room + 1.0, frame + 1.0)[where])
+
+
 def match_tone(new: np.ndarray, old: np.ndarray, ring: np.ndarray) -> np.ndarray:
     """Scale and shift each channel of ``new`` so that, on the ``ring`` pixels, it has the mean and
     spread of ``old`` (a tile styled with less context comes out in a slightly different tone)."""
@@ -255,7 +261,7 @@ class BackgroundPlate:
             return np.zeros_like(self._streak, bool)
         # slow exposure drift (auto exposure, clouds) is one gain per channel, not a change of the room;
         # the median ignores the part of the room that really changed
-        gain = _median(cv2.divide(self.reference + 1.0, small + 1.0)[both])
+        gain = exposure_gain(small, self.reference, both)
         if np.abs(gain - 1).max() > s.exposure_limit:  # the light really changed: everything is new
             self._relit += 1
             return np.ones_like(self._streak, bool)
