@@ -1,5 +1,6 @@
-"""The room styled on real footage, through ``cbs-obs stylize`` with its default flags: people walking
-out of the one-by-one clip (Intel IoT DevKit sample video, CC BY 4.0, ../shared/data/video)."""
+"""Styling on real footage, through ``cbs-obs stylize`` with its default flags (Intel IoT DevKit sample
+videos, CC BY 4.0, ../shared/data/video): people walking out of the one-by-one clip, a person signing
+in the book clip."""
 from __future__ import annotations
 
 import cv2
@@ -68,3 +69,23 @@ def test_a_person_walking_out_is_neither_painted_over_early_nor_left_behind_in_t
         room = blur.apply(frames[i]).astype(np.int16)
         left = np.abs(outs[i][floor] - room[floor]).mean()
         assert left < 5.0, f"frame {FIRST + i}: the room's floor differs by {left:.1f} from the blurred room"
+
+
+def test_a_styled_person_on_real_footage_takes_each_new_style_result_without_a_jump(person_model, tmp_path):
+    """Two style results a second land on the person; each flows in over several frames. Taken in on one
+    frame, a result changed the person's box by 29 levels at once where the input's largest change from
+    one frame to the next is 7; flowing in, by 13."""
+    clip = shared_file("data/video/book.mkv")
+    styled = tmp_path / "styled.avi"
+    proc = run_cli("stylize", clip, "-a", "person=candy-pop", "-o", styled)
+    assert proc.returncode == 0, proc.stderr
+    ins, outs = _read(clip), _read(styled)
+    assert len(ins) == len(outs) > 60
+    box = (slice(60, 420), slice(160, 480))  # the person, all through the clip
+
+    def largest_change(frames):
+        return max(np.abs(b[box] - a[box]).mean() for a, b in zip(frames[:-1], frames[1:], strict=True))
+
+    styled_jump, own = largest_change(outs), largest_change(ins)
+    assert styled_jump < 2.5 * own, f"the styled person changed by {styled_jump:.1f} at once (input: {own:.1f})"
+    assert np.abs(outs[len(outs) // 2][box] - ins[len(ins) // 2][box]).mean() > 20, "the person is not styled"
